@@ -3,8 +3,8 @@
 from real3d.geometry.cameras import (
     canonicalize_to_input,
     cycle_camera,
-    fov_to_focal,
     focal_to_fov,
+    fov_to_focal,
     look_at_c2w,
     spherical_c2w,
 )

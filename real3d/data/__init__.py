@@ -1,0 +1,2 @@
+"""Datasets in their distributed on-disk formats, preprocessing, the training datamodule and the
+synthetic data generator's library code."""

@@ -1,0 +1,212 @@
+"""What every training dataset shares: skipping bad items (logged and counted), choosing views,
+and building the multi-view and single-view samples the training module consumes.
+
+Bad items. A dataset's `load(index)` raises on a missing, corrupt or empty item. `__getitem__`
+logs a warning, counts it, and then
+- in training: retries another random item, up to `max_retries` times (every failure is counted),
+  so a batch keeps its size; only when all retries fail does it return None;
+- in evaluation: returns None at once (the evaluated set must not change silently).
+The loaders' collate (`real3d.data.datamodule.SkippingCollate`) drops Nones and counts them.
+Counts live in shared memory, so those made inside DataLoader worker processes are visible in
+the main process (`dataset.skipped_count()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from real3d.data import image_ops
+from real3d.geometry import canonicalize_to_input, rays_from_c2w, spherical_c2w
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FOV_RAD = 0.691150367  # fov of the canonical input camera (SPEC §4)
+LOG_FIRST_N = 20  # per dataset and process, every skipped item is logged up to this many ...
+LOG_EVERY = 100  # ... then one in LOG_EVERY, each with the running total
+
+
+class BadItem(Exception):
+    """An item that cannot be used (missing / corrupt file, empty mask, malformed camera)."""
+
+
+class SkippingDataset(Dataset):
+    """Dataset whose bad items are logged, counted and skipped (see the module docstring)."""
+
+    name = "dataset"
+
+    def __init__(self, train: bool, max_retries: int = 10, name: str | None = None) -> None:
+        self.train = bool(train)
+        self.max_retries = int(max_retries)
+        if name is not None:
+            self.name = name
+        # [failed loads, items given up (returned None)], shared with worker processes
+        self._skips = torch.zeros(2, dtype=torch.int64).share_memory_()
+
+    # -- to implement -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def load(self, index: int) -> dict:
+        """The sample of item `index`; raises on a bad item."""
+        raise NotImplementedError
+
+    def describe(self, index: int) -> str:
+        """Human-readable name of item `index` for log messages."""
+        return str(index)
+
+    # -- shared -------------------------------------------------------------------------------
+    def __getitem__(self, index: int) -> dict | None:
+        index = int(index)
+        for attempt in range(self.max_retries + 1):
+            try:
+                sample = self.load(index)
+            except Exception as exc:  # noqa: BLE001 - any failure of one item must not stop a run
+                self._record_failure(index, exc)
+                if not self.train or attempt == self.max_retries or len(self) < 2:
+                    break
+                index = int(torch.randint(len(self), ()).item())
+                continue
+            sample["index"] = index
+            return sample
+        self._skips[1] += 1
+        return None
+
+    def skipped_count(self) -> int:
+        """Number of failed item loads so far (retried ones included), across worker processes."""
+        return int(self._skips[0])
+
+    def given_up_count(self) -> int:
+        """Number of times __getitem__ returned None."""
+        return int(self._skips[1])
+
+    def _record_failure(self, index: int, exc: BaseException) -> None:
+        self._skips[0] += 1
+        total = int(self._skips[0])
+        if total <= LOG_FIRST_N or total % LOG_EVERY == 0:
+            logger.warning(
+                "%s: skipping bad item %s: %s: %s (%d skipped so far, pid %d)",
+                self.name,
+                self.describe(index),
+                type(exc).__name__,
+                exc,
+                total,
+                os.getpid(),
+            )
+
+
+def choose_views(
+    num_views: int,
+    num_targets: int,
+    train: bool,
+    input_candidates: int | None = None,
+    targets_include_input: bool = True,
+) -> tuple[int, list[int]]:
+    """Input view and target views among `num_views` views of an object.
+
+    Training: the input is random among the first `input_candidates` views (all if None); targets
+    are random others, without replacement when there are enough. With `targets_include_input`
+    (the reference recipe) the input view is target 0 and N-1 others follow.
+    Evaluation: input view 0, the other targets evenly spaced over the remaining views.
+    """
+    if num_views < 1:
+        raise BadItem("object has no views")
+    n_other = num_targets - 1 if targets_include_input else num_targets
+    if train:
+        n_cand = num_views if input_candidates is None else max(1, min(input_candidates, num_views))
+        input_id = int(torch.randint(n_cand, ()).item())
+        others = [v for v in range(num_views) if v != input_id] or [input_id]
+        if len(others) >= n_other:
+            picks = torch.randperm(len(others))[:n_other].tolist()
+        else:
+            picks = torch.randint(len(others), (n_other,)).tolist()
+        chosen = [others[p] for p in picks]
+    else:
+        input_id = 0
+        others = list(range(1, num_views)) or [0]
+        step = max(len(others) / max(n_other, 1), 1.0)
+        chosen = [others[int(i * step) % len(others)] for i in range(n_other)]
+    targets = ([input_id] if targets_include_input else []) + chosen
+    return input_id, targets
+
+
+def foreground_mask(alpha_uint8: torch.Tensor, threshold: int | None) -> torch.Tensor:
+    """Float mask [1,H,W] from 8-bit alpha: alpha > threshold, or the soft alpha if None."""
+    if threshold is None:
+        return image_ops.to_float(alpha_uint8)
+    return image_ops.binarize(alpha_uint8, threshold)
+
+
+def multiview_sample(
+    views: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    c2w_opengl: torch.Tensor,
+    focal_norm: torch.Tensor,
+    cond_image_size: int,
+    render_size: int,
+    camera_distance: float,
+    mask_threshold: int | None = 0,
+) -> dict:
+    """Multi-view training sample from the input view (views[0]) and the targets (views[1:]).
+
+    views: (rgb uint8 [3,H,W], alpha uint8 [1,H,W]) per view; c2w_opengl [1+N,4,4] world cameras
+    (OpenGL axes) of those views, object at the world origin; focal_norm [1+N]: focal length over
+    image width. Cameras are canonicalised to the input view (azimuth 0, elevation 0,
+    `camera_distance`); targets are composited on white at `render_size`, the input on grey at
+    `cond_image_size`.
+    """
+    rgbs, masks = [], []
+    for i, (rgb_u8, alpha_u8) in enumerate(views):
+        mask = foreground_mask(alpha_u8, mask_threshold)
+        if not bool((mask > 0).any()):
+            raise BadItem(f"view {i} has an empty mask")
+        rgbs.append(image_ops.to_float(rgb_u8))
+        masks.append(mask)
+
+    if not torch.isfinite(c2w_opengl).all():
+        raise BadItem("camera matrix is not finite")
+    if float(torch.linalg.norm(c2w_opengl[0, :3, 3])) < 1e-6:
+        raise BadItem("input camera is at the object centre")
+    c2w_all, _ = canonicalize_to_input(c2w_opengl, distance=camera_distance, input_index=0)
+
+    image_input = image_ops.resize_image(
+        image_ops.composite(rgbs[0], masks[0], image_ops.GREY), cond_image_size
+    )
+    rgb = torch.stack(
+        [
+            image_ops.resize_image(image_ops.composite(r, m, image_ops.WHITE), render_size)
+            for r, m in zip(rgbs[1:], masks[1:], strict=True)
+        ]
+    )
+    mask = torch.stack([image_ops.resize_mask(m, render_size) for m in masks[1:]])
+    c2w = c2w_all[1:]
+    focal = focal_norm[1:].to(torch.float32) * render_size
+    rays_o, rays_d = rays_from_c2w(c2w, focal, render_size, render_size)
+    return {
+        "image_input": image_input.contiguous(),  # [3,S,S] on grey
+        "rgb": rgb.contiguous(),  # [N,3,h,w] on white
+        "mask": mask.contiguous(),  # [N,1,h,w]
+        "c2w": c2w.contiguous(),  # [N,4,4]
+        "c2w_input": c2w_all[0].contiguous(),  # [4,4]
+        "focal": focal,  # [N] pixels at h
+        "rays_o": rays_o.contiguous(),  # [N,h,w,3]
+        "rays_d": rays_d.contiguous(),  # [N,h,w,3]
+    }
+
+
+def singleview_sample(
+    rgb: torch.Tensor, mask: torch.Tensor, camera_distance: float, fov_rad: float
+) -> dict:
+    """Single-view sample from a square rgb [3,S,S] (float) and mask [1,S,S] (outside = 0)."""
+    if not bool((mask > 0).any()):
+        raise BadItem("empty mask")
+    return {
+        "image_input": image_ops.composite(rgb, mask, image_ops.GREY).contiguous(),
+        "rgb": image_ops.composite(rgb, mask, image_ops.WHITE).contiguous(),
+        "mask": mask.to(torch.float32).contiguous(),
+        "c2w_input": spherical_c2w(0.0, 0.0, camera_distance)[0],
+        "fov_rad": float(fov_rad),
+    }

@@ -1,0 +1,1 @@
+"""Single-image inference: input preprocessing, background removal, export of meshes and videos."""

@@ -1,0 +1,5 @@
+"""The reconstruction model (LRM) and its parts, with the released checkpoint layout."""
+
+from real3d.models.lrm import LRM
+
+__all__ = ["LRM"]

@@ -1,0 +1,98 @@
+"""Checkpoint I/O: the published layouts, and ViT key names across `transformers` versions.
+
+Released TripoSR weights are a bare state dict; Real3D's are `{"state_dict": ...}` with keys that
+may carry a `module.` prefix. Both were saved with `transformers` 4.x ViT names ("legacy"):
+`encoder.layer.N.attention.attention.query` ... `transformers` 5.x names the same tensors
+`layers.N.attention.q_proj` ... The renaming is exact, so files convert in both directions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import torch
+
+from real3d.errors import Real3DError
+
+VIT_PREFIX = "image_tokenizer.model."
+
+# (pattern matching any known layout, legacy replacement), applied to the key after VIT_PREFIX.
+_TO_LEGACY = [
+    (r"^(?:encoder\.)?layers?\.(\d+)\.attention\.(?:attention\.query|q_proj)\.", r"encoder.layer.\1.attention.attention.query."),
+    (r"^(?:encoder\.)?layers?\.(\d+)\.attention\.(?:attention\.key|k_proj)\.", r"encoder.layer.\1.attention.attention.key."),
+    (r"^(?:encoder\.)?layers?\.(\d+)\.attention\.(?:attention\.value|v_proj)\.", r"encoder.layer.\1.attention.attention.value."),
+    (r"^(?:encoder\.)?layers?\.(\d+)\.attention\.(?:output\.dense|o_proj)\.", r"encoder.layer.\1.attention.output.dense."),
+    (r"^(?:encoder\.)?layers?\.(\d+)\.(?:intermediate\.dense|mlp\.fc1)\.", r"encoder.layer.\1.intermediate.dense."),
+    (r"^(?:encoder\.)?layers?\.(\d+)\.(?:output\.dense|mlp\.fc2)\.", r"encoder.layer.\1.output.dense."),
+    (r"^(?:encoder\.)?layers?\.(\d+)\.(layernorm_before|layernorm_after)\.", r"encoder.layer.\1.\2."),
+]  # fmt: skip
+
+
+def legacy_key(key: str) -> str:
+    """The transformers-4.x ("legacy", as released) name of a model key in any known layout."""
+    if not key.startswith(VIT_PREFIX):
+        return key
+    rest = key[len(VIT_PREFIX) :]
+    for pattern, replacement in _TO_LEGACY:
+        new_rest, n = re.subn(pattern, replacement, rest)
+        if n:
+            return VIT_PREFIX + new_rest
+    return key
+
+
+def to_legacy_layout(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """State dict with the released (legacy) key names."""
+    return {legacy_key(k): v for k, v in state_dict.items()}
+
+
+def to_model_layout(state_dict: Mapping[str, torch.Tensor], model_keys: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Rename keys of any known layout to the names of the installed model (`model_keys`)."""
+    by_legacy = {legacy_key(k): k for k in model_keys}
+    return {by_legacy.get(legacy_key(k), k): v for k, v in state_dict.items()}
+
+
+def unwrap_state_dict(obj: object) -> dict[str, torch.Tensor]:
+    """The bare state dict from a TripoSR (bare) or Real3D (`state_dict`, `module.`) file."""
+    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise Real3DError("checkpoint does not hold a state dict (name -> tensor)")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint without executing code from it (weights_only / safetensors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise Real3DError(f"checkpoint not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(path))
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
+        raise Real3DError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    return unwrap_state_dict(obj)
+
+
+def describe_mismatch(
+    model_state: Mapping[str, torch.Tensor], loaded: Mapping[str, torch.Tensor], limit: int = 5
+) -> str | None:
+    """One line naming missing, unexpected and wrongly shaped keys, or None when they match."""
+    missing = sorted(set(model_state) - set(loaded))
+    unexpected = sorted(set(loaded) - set(model_state))
+    shapes = sorted(
+        f"{k} {tuple(loaded[k].shape)} vs {tuple(model_state[k].shape)}"
+        for k in set(model_state) & set(loaded)
+        if tuple(model_state[k].shape) != tuple(loaded[k].shape)
+    )
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+        if items:
+            shown = ", ".join(items[:limit]) + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+            parts.append(f"{label}: {shown}")
+    return "; ".join(parts) if parts else None

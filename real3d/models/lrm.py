@@ -1,0 +1,206 @@
+"""The LRM: image -> triplane scene code -> rendered views and meshes (TripoSR's system)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import PIL.Image
+import torch
+import trimesh
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from real3d.errors import Real3DError
+from real3d.geometry import spherical_rays
+from real3d.io import atomic_path, atomic_write_text
+from real3d.models.checkpoint import (
+    describe_mismatch,
+    load_state_dict_file,
+    to_legacy_layout,
+    to_model_layout,
+)
+from real3d.models.config import load_model_config, resolve_vit_config
+from real3d.models.decoder import NeRFMLP
+from real3d.models.image_input import ImageLike, images_to_batch
+from real3d.models.image_tokenizer import DINOSingleImageTokenizer
+from real3d.models.isosurface import grid_points, marching_cubes
+from real3d.models.post_processor import TriplaneUpsampleNetwork
+from real3d.models.renderer import TriplaneNeRFRenderer
+from real3d.models.transformer import Transformer1D
+from real3d.models.triplane_tokenizer import Triplane1DTokenizer
+
+
+class LRM(nn.Module):
+    """TripoSR/Real3D reconstruction model with the released state-dict layout."""
+
+    def __init__(self, cfg: DictConfig, base_dir: str | Path | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        tok = cfg.image_tokenizer
+        self.image_tokenizer = DINOSingleImageTokenizer(
+            resolve_vit_config(tok.pretrained_model_name_or_path, base_dir),
+            enable_gradient_checkpointing=tok.get("enable_gradient_checkpointing", False),
+        )
+        self.tokenizer = Triplane1DTokenizer(cfg.tokenizer.plane_size, cfg.tokenizer.num_channels)
+        bb = cfg.backbone
+        self.backbone = Transformer1D(
+            in_channels=bb.in_channels,
+            num_attention_heads=bb.num_attention_heads,
+            attention_head_dim=bb.attention_head_dim,
+            num_layers=bb.num_layers,
+            cross_attention_dim=bb.cross_attention_dim,
+            norm_num_groups=bb.get("norm_num_groups", 32),
+            gradient_checkpointing=bb.get("gradient_checkpointing", False),
+        )
+        self.post_processor = TriplaneUpsampleNetwork(cfg.post_processor.in_channels, cfg.post_processor.out_channels)
+        dec = cfg.decoder
+        self.decoder = NeRFMLP(dec.in_channels, dec.n_neurons, dec.n_hidden_layers, dec.activation)
+        ren = cfg.renderer
+        self.renderer = TriplaneNeRFRenderer(
+            radius=ren.radius,
+            feature_reduction=ren.get("feature_reduction", "concat"),
+            density_activation=ren.get("density_activation", "exp"),
+            density_bias=ren.get("density_bias", -1.0),
+            color_activation=ren.get("color_activation", "sigmoid"),
+            num_samples_per_ray=ren.get("num_samples_per_ray", 128),
+        )
+
+    @classmethod
+    def from_config(cls, cfg: str | Path | dict | DictConfig, base_dir: str | Path | None = None) -> LRM:
+        """A randomly initialised model from a published-format config."""
+        if base_dir is None and isinstance(cfg, (str, Path)):
+            base_dir = Path(cfg).parent
+        return cls(load_model_config(cfg), base_dir)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        config_name: str = "config.yaml",
+        weight_name: str = "model.ckpt",
+    ) -> LRM:
+        """Load a local checkpoint folder (TripoSR or Real3D layout, legacy or current ViT names)."""
+        folder = Path(pretrained_model_name_or_path)
+        if not folder.is_dir():
+            raise Real3DError(
+                f"model folder not found: {folder} (it must hold {config_name} and {weight_name}; "
+                "see checkpoints/README.md)"
+            )
+        weight_path = folder / weight_name
+        if not weight_path.is_file():
+            raise Real3DError(
+                f"weights not found: {weight_path} (download the released model.ckpt into {folder}; "
+                "see checkpoints/README.md)"
+            )
+        model = cls.from_config(folder / config_name, base_dir=folder)
+        model.load_weights(weight_path)
+        return model
+
+    def load_weights(self, path: str | Path) -> None:
+        """Strictly load a weights file; a mismatch with the config names the offending keys."""
+        own = self.state_dict()
+        loaded = to_model_layout(load_state_dict_file(path), own.keys())
+        mismatch = describe_mismatch(own, loaded)
+        if mismatch:
+            raise Real3DError(f"checkpoint {path} does not match the model config ({mismatch})")
+        self.load_state_dict(loaded, strict=True)
+
+    def save_pretrained(self, folder: str | Path, weight_name: str = "model.ckpt") -> None:
+        """Write config.yaml + a bare legacy-named state dict, loadable by the original code too."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in to_legacy_layout(self.state_dict()).items()}
+        with atomic_path(folder / weight_name) as tmp:
+            torch.save(state, tmp)
+        atomic_write_text(folder / "config.yaml", OmegaConf.to_yaml(self.cfg))
+
+    @property
+    def device(self) -> torch.device:
+        return self.tokenizer.embeddings.device
+
+    def image_to_scene_codes(self, input_images: torch.Tensor) -> torch.Tensor:
+        """Triplanes [B,3,C,Hp,Wp] from input images [B,1,3,H,W] in [0,1]."""
+        batch_size = input_images.shape[0]
+        image_tokens = self.image_tokenizer(input_images)  # [B, 1, Ci, T]
+        image_tokens = image_tokens[:, 0].transpose(1, 2)  # [B, T, Ci]
+        tokens = self.backbone(self.tokenizer(batch_size), encoder_hidden_states=image_tokens)
+        return self.post_processor(self.tokenizer.detokenize(tokens))
+
+    def render_scene_codes(
+        self, scene_codes: torch.Tensor, rays_o: torch.Tensor, rays_d: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Render rays [B,N,h,w,3] -> images_rgb [B,N,3,h,w] and images_weight (opacity) [B,N,1,h,w]."""
+        rgb, opacity = self.renderer(self.decoder, scene_codes, rays_o, rays_d)
+        return {
+            "images_rgb": rgb.permute(0, 1, 4, 2, 3),
+            "images_weight": opacity.permute(0, 1, 4, 2, 3),
+        }
+
+    def forward(
+        self, input_images: torch.Tensor, rays_o: torch.Tensor, rays_d: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The training forward: input images [B,1,3,H,W] and rays [B,N,h,w,3] -> renders."""
+        return self.render_scene_codes(self.image_to_scene_codes(input_images), rays_o, rays_d)
+
+    @torch.inference_mode()
+    def get_latent_from_img(
+        self, images: ImageLike | Sequence[ImageLike], device: str | torch.device | None = None
+    ) -> torch.Tensor:
+        """Scene codes for images (PIL, numpy HWC uint8/float, float HWC tensors, or lists)."""
+        batch = images_to_batch(images, self.cfg.cond_image_size).to(device or self.device)
+        return self.image_to_scene_codes(batch)
+
+    @torch.inference_mode()
+    def render_360(
+        self,
+        scene_codes: torch.Tensor,
+        n_views: int,
+        elevation_deg: float = 0.0,
+        camera_distance: float = 1.9,
+        fovy_deg: float = 40.0,
+        height: int = 256,
+        width: int = 256,
+        return_type: Literal["pil", "pt", "np"] = "pil",
+    ) -> list[list[PIL.Image.Image | torch.Tensor | np.ndarray]]:
+        """An orbit of `n_views` views around each scene: one list of [h,w,3] views per scene."""
+        rays_o, rays_d = spherical_rays(n_views, elevation_deg, camera_distance, fovy_deg, height, width)
+        rays_o, rays_d = rays_o.to(scene_codes.device), rays_d.to(scene_codes.device)
+        scenes = []
+        for scene_code in scene_codes:
+            rgb, _ = self.renderer.render_rays(self.decoder, scene_code, rays_o, rays_d)
+            scenes.append([_convert_view(view, return_type) for view in rgb])
+        return scenes
+
+    @torch.inference_mode()
+    def extract_mesh(
+        self, scene_codes: torch.Tensor, resolution: int = 256, threshold: float = 25.0
+    ) -> list[trimesh.Trimesh]:
+        """Marching-cubes meshes of {density = threshold}, with vertex colours, in world units."""
+        radius = self.renderer.radius
+        points = grid_points(resolution, radius).to(scene_codes.device)
+        meshes = []
+        for scene_code in scene_codes:
+            density = self.renderer.query_triplane(self.decoder, points, scene_code)["density_act"]
+            grid = density.reshape(resolution, resolution, resolution).float().cpu().numpy()
+            vertices, faces = marching_cubes(grid, threshold, radius)
+            colors = np.zeros((0, 3), dtype=np.float32)
+            if len(vertices):
+                v = torch.from_numpy(vertices).to(scene_codes.device)
+                colors = self.renderer.query_triplane(self.decoder, v, scene_code)["color"]
+                colors = colors.float().cpu().numpy()
+            meshes.append(trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=colors, process=False))
+        return meshes
+
+
+def _convert_view(view: torch.Tensor, return_type: str) -> PIL.Image.Image | torch.Tensor | np.ndarray:
+    if return_type == "pt":
+        return view
+    array = view.detach().float().cpu().numpy()
+    if return_type == "np":
+        return array
+    if return_type == "pil":
+        return PIL.Image.fromarray((array.clip(0, 1) * 255.0).astype(np.uint8))
+    raise ValueError(f"return_type must be 'pil', 'pt' or 'np', got {return_type!r}")

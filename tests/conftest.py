@@ -1,0 +1,47 @@
+"""Shared fixtures: the tiny parity model (random weights from the reference) and small files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from real3d.models import LRM
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_MODEL_DIR = FIXTURES / "parity" / "tiny"
+
+
+@pytest.fixture(autouse=True)
+def _few_threads() -> None:
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The tiny checkpoint folder in the published layout (config.yaml, model.ckpt, dino-tiny/)."""
+    return TINY_MODEL_DIR
+
+
+@pytest.fixture
+def tiny_model_copy(tmp_path: Path) -> Path:
+    """A writable copy of the tiny checkpoint folder."""
+    dest = tmp_path / "tiny"
+    shutil.copytree(TINY_MODEL_DIR, dest)
+    return dest
+
+
+@pytest.fixture
+def tiny_model() -> LRM:
+    """The tiny parity model, in eval mode on CPU."""
+    return LRM.from_pretrained(TINY_MODEL_DIR).eval()
+
+
+@pytest.fixture
+def tiny_u2net(tmp_path: Path) -> Path:
+    """Path of a tiny ONNX model with U²-Net's interface, for real rembg sessions."""
+    from tests.helpers.tiny_onnx import write_tiny_u2net
+
+    return write_tiny_u2net(tmp_path / "u2net.onnx")

@@ -1,0 +1,68 @@
+"""Renderer semantics: chunking, background for rays that miss the box, output shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from real3d.models import LRM
+from real3d.models.isosurface import marching_cubes
+from real3d.models.renderer import rays_intersect_bbox
+
+
+def test_rays_missing_the_box_are_invalid() -> None:
+    rays_o = torch.tensor([[3.0, 0.0, 0.0], [3.0, 5.0, 0.0]])
+    rays_d = torch.tensor([[-1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    t_near, t_far, valid = rays_intersect_bbox(rays_o, rays_d, 0.87)
+    assert valid.tolist() == [True, False]
+    bound = 0.87 * (1 - 1e-3)
+    assert torch.allclose(t_near[0], torch.tensor([3.0 - bound]))
+    assert torch.allclose(t_far[0], torch.tensor([3.0 + bound]))
+    assert t_near[1].item() == 0.0 and t_far[1].item() == 0.0
+
+
+def test_missed_rays_render_white_with_zero_opacity(tiny_model: LRM) -> None:
+    scene = torch.randn(3, 8, 8, 8)
+    rays_o = torch.tensor([[3.0, 5.0, 0.0]])
+    rays_d = torch.tensor([[-1.0, 0.0, 0.0]])
+    rgb, opacity = tiny_model.renderer.render_rays(tiny_model.decoder, scene, rays_o, rays_d)
+    assert torch.equal(rgb, torch.ones(1, 3))
+    assert torch.equal(opacity, torch.zeros(1, 1))
+
+
+def test_chunking_does_not_change_results(tiny_model: LRM) -> None:
+    scene = torch.randn(3, 8, 8, 8)
+    rays_o = torch.tensor([[2.0, 0.1, 0.2]]).repeat(50, 1)
+    rays_d = torch.nn.functional.normalize(torch.randn(50, 3) * 0.1 + torch.tensor([-1.0, 0, 0]), dim=-1)
+    with torch.no_grad():
+        full = tiny_model.renderer.render_rays(tiny_model.decoder, scene, rays_o, rays_d)
+        tiny_model.renderer.set_chunk_size(37)
+        chunked = tiny_model.renderer.render_rays(tiny_model.decoder, scene, rays_o, rays_d)
+    assert torch.allclose(full[0], chunked[0], atol=1e-6)
+    assert torch.allclose(full[1], chunked[1], atol=1e-6)
+
+
+def test_training_forward_shapes_and_gradients(tiny_model: LRM) -> None:
+    images = torch.rand(2, 1, 3, 64, 64)
+    rays_o = torch.tensor([2.0, 0.0, 0.0]).expand(2, 3, 4, 5, 3).contiguous()
+    rays_d = torch.tensor([-1.0, 0.0, 0.0]).expand(2, 3, 4, 5, 3).contiguous()
+    out = tiny_model(images, rays_o, rays_d)
+    assert out["images_rgb"].shape == (2, 3, 3, 4, 5)
+    assert out["images_weight"].shape == (2, 3, 1, 4, 5)
+    out["images_rgb"].mean().backward()
+    assert tiny_model.tokenizer.embeddings.grad is not None
+    assert tiny_model.image_tokenizer.model.embeddings.cls_token.grad is not None
+
+
+def test_marching_cubes_sphere_is_watertight_and_outward() -> None:
+    axis = np.linspace(-0.87, 0.87, 40)
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    density = 50 * np.exp(-(x**2 + y**2 + z**2) / 0.2)
+    vertices, faces = marching_cubes(density, 25.0, 0.87)
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices, faces)
+    expected_radius = np.sqrt(0.2 * np.log(2))
+    assert mesh.is_watertight
+    assert mesh.volume > 0
+    assert abs(np.linalg.norm(vertices, axis=1).mean() - expected_radius) < 0.01
