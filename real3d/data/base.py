@@ -160,6 +160,8 @@ def multiview_sample(
     """
     rgbs, masks = [], []
     for i, (rgb_u8, alpha_u8) in enumerate(views):
+        if rgb_u8.shape[-1] != rgb_u8.shape[-2] or alpha_u8.shape[-2:] != rgb_u8.shape[-2:]:
+            raise BadItem(f"view {i} is not a square RGBA image: {tuple(rgb_u8.shape)}")
         mask = foreground_mask(alpha_u8, mask_threshold)
         if not bool((mask > 0).any()):
             raise BadItem(f"view {i} has an empty mask")
@@ -210,3 +212,101 @@ def singleview_sample(
         "c2w_input": spherical_c2w(0.0, 0.0, camera_distance)[0],
         "fov_rad": float(fov_rad),
     }
+
+
+class MultiViewObjectDataset(SkippingDataset):
+    """Objects rendered from many known cameras (object at the origin), one folder per object.
+
+    Subclasses say how a folder lists its views and how one view is read; this class picks the
+    views, canonicalises the cameras and builds the sample (see `multiview_sample`).
+    `split_file` lists object folders relative to `root`; without one, object folders are
+    discovered under root and split deterministically (test = min(1000, 10 %) of them).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split_file: str | os.PathLike | None = None,
+        split: str = "train",
+        train: bool | None = None,
+        cond_image_size: int = 512,
+        render_size: int = 128,
+        num_target_views: int = 4,
+        camera_distance: float = 3.0,
+        input_view_candidates: int | None = None,
+        targets_include_input: bool = True,
+        mask_threshold: int | None = 0,
+        every_nth: int = 1,
+        max_items: int | None = None,
+        max_retries: int = 10,
+        name: str | None = None,
+    ) -> None:
+        from real3d.data.splits import items_for_split
+
+        super().__init__(train=(split == "train") if train is None else train, max_retries=max_retries, name=name)
+        self.root = os.fspath(root)
+        self.split = split
+        self.cond_image_size = int(cond_image_size)
+        self.render_size = int(render_size)
+        self.num_target_views = int(num_target_views)
+        self.camera_distance = float(camera_distance)
+        self.input_view_candidates = input_view_candidates
+        self.targets_include_input = bool(targets_include_input)
+        self.mask_threshold = mask_threshold
+        items = items_for_split(self.root, split_file, split, is_item=self.is_object_dir)
+        self.items = [str(it) for it in items][:: max(1, int(every_nth))]
+        if max_items is not None:
+            self.items = self.items[: int(max_items)]
+
+    # -- format-specific ---------------------------------------------------------------------
+    @staticmethod
+    def is_object_dir(folder) -> bool:
+        raise NotImplementedError
+
+    def list_views(self, object_dir) -> list[str]:
+        raise NotImplementedError
+
+    def read_view(self, object_dir, view: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """(rgb uint8 [3,H,W], alpha uint8 [1,H,W], c2w OpenGL [4,4], focal / width) of a view."""
+        raise NotImplementedError
+
+    def object_dir(self, entry: str):
+        from real3d.data.splits import resolve_item
+
+        return resolve_item(self.root, entry)
+
+    # -- shared ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def describe(self, index: int) -> str:
+        return f"{self.root}/{self.items[index]}" if 0 <= index < len(self.items) else str(index)
+
+    def load(self, index: int) -> dict:
+        object_dir = self.object_dir(self.items[index])
+        views = self.list_views(object_dir)
+        if not views:
+            raise BadItem(f"no views in {object_dir}")
+        input_id, target_ids = choose_views(
+            len(views),
+            self.num_target_views,
+            self.train,
+            self.input_view_candidates,
+            self.targets_include_input,
+        )
+        cache: dict[int, tuple] = {}
+        for view_id in [input_id, *target_ids]:
+            if view_id not in cache:
+                cache[view_id] = self.read_view(object_dir, views[view_id])
+        chosen = [cache[v] for v in [input_id, *target_ids]]
+        c2w = torch.stack([torch.as_tensor(c[2], dtype=torch.float64) for c in chosen])
+        focal_norm = torch.tensor([c[3] for c in chosen], dtype=torch.float64)
+        return multiview_sample(
+            [(c[0], c[1]) for c in chosen],
+            c2w,
+            focal_norm,
+            self.cond_image_size,
+            self.render_size,
+            self.camera_distance,
+            self.mask_threshold,
+        )

@@ -18,16 +18,22 @@ from real3d.errors import Real3DError
 
 VIT_PREFIX = "image_tokenizer.model."
 
-# (pattern matching any known layout, legacy replacement), applied to the key after VIT_PREFIX.
+# ViT sub-module names per layer: (transformers 4.x "legacy", transformers 5.x).
+_VIT_LAYER_NAMES = [
+    ("attention.attention.query", "attention.q_proj"),
+    ("attention.attention.key", "attention.k_proj"),
+    ("attention.attention.value", "attention.v_proj"),
+    ("attention.output.dense", "attention.o_proj"),
+    ("intermediate.dense", "mlp.fc1"),
+    ("output.dense", "mlp.fc2"),
+    ("layernorm_before", "layernorm_before"),
+    ("layernorm_after", "layernorm_after"),
+]
+_LAYER = r"^(?:encoder\.)?layers?\.(\d+)\."
 _TO_LEGACY = [
-    (r"^(?:encoder\.)?layers?\.(\d+)\.attention\.(?:attention\.query|q_proj)\.", r"encoder.layer.\1.attention.attention.query."),
-    (r"^(?:encoder\.)?layers?\.(\d+)\.attention\.(?:attention\.key|k_proj)\.", r"encoder.layer.\1.attention.attention.key."),
-    (r"^(?:encoder\.)?layers?\.(\d+)\.attention\.(?:attention\.value|v_proj)\.", r"encoder.layer.\1.attention.attention.value."),
-    (r"^(?:encoder\.)?layers?\.(\d+)\.attention\.(?:output\.dense|o_proj)\.", r"encoder.layer.\1.attention.output.dense."),
-    (r"^(?:encoder\.)?layers?\.(\d+)\.(?:intermediate\.dense|mlp\.fc1)\.", r"encoder.layer.\1.intermediate.dense."),
-    (r"^(?:encoder\.)?layers?\.(\d+)\.(?:output\.dense|mlp\.fc2)\.", r"encoder.layer.\1.output.dense."),
-    (r"^(?:encoder\.)?layers?\.(\d+)\.(layernorm_before|layernorm_after)\.", r"encoder.layer.\1.\2."),
-]  # fmt: skip
+    (re.compile(rf"{_LAYER}(?:{re.escape(old)}|{re.escape(new)})\."), rf"encoder.layer.\1.{old}.")
+    for old, new in _VIT_LAYER_NAMES
+]
 
 
 def legacy_key(key: str) -> str:
@@ -36,7 +42,7 @@ def legacy_key(key: str) -> str:
         return key
     rest = key[len(VIT_PREFIX) :]
     for pattern, replacement in _TO_LEGACY:
-        new_rest, n = re.subn(pattern, replacement, rest)
+        new_rest, n = pattern.subn(replacement, rest)
         if n:
             return VIT_PREFIX + new_rest
     return key

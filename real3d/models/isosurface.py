@@ -15,7 +15,7 @@ def grid_points(resolution: int, radius: float) -> torch.Tensor:
 
 
 def marching_cubes(density_grid: np.ndarray, threshold: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices [V,3] in world units and faces [F,3] (wound outward: density > threshold inside) of {density = threshold}."""
+    """Vertices [V,3] (world units) and outward-wound faces [F,3] of the surface {density = threshold}."""
     resolution = density_grid.shape[0]
     vertices, faces = mcubes.marching_cubes(density_grid.astype(np.float64) - threshold, 0.0)
     vertices = vertices / (resolution - 1) * (2 * radius) - radius
