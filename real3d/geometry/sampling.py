@@ -64,11 +64,12 @@ def sample_single_view_cameras(
     curriculum: tuple[float, float, float, float] | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Cameras for the single-view passes of one batch (all canonical OpenGL c2w).
+    """Cameras for the single-view passes of one batch (canonical OpenGL c2w).
 
-    Returns `c2w` [B,V,4,4] (view 0 = the input pose, the rest `constraint2_elevation` novel views),
-    and, when `curriculum = (min_azimuth, max_azimuth, min_elevation, max_elevation)` is given, the
-    last view replaced by a curriculum pose plus `c2w_cycle` [B,1,4,4] = I·N⁻¹·I for it.
+    Returns `c2w` [B,V,4,4] (view 0 = the input pose at azimuth 0, elevation 0, `distance`; the rest
+    `constraint2_elevation` novel views) and `c2w_cycle` [B,1,4,4] = I·N⁻¹·I for the last view N.
+    With `curriculum = (min_azimuth, max_azimuth, min_elevation, max_elevation)` the last view is
+    drawn from the curriculum instead (magnitudes in [min, max], random signs).
     """
     c2w, cycle = [], []
     c2w_input = spherical_c2w(0.0, 0.0, distance)  # [1,4,4]
@@ -84,7 +85,4 @@ def sample_single_view_cameras(
         views[0] = c2w_input[0]
         c2w.append(views)
         cycle.append(cycle_camera(c2w_input, views[-1:]))
-    out = {"c2w": torch.stack(c2w)}
-    if curriculum is not None:
-        out["c2w_cycle"] = torch.stack(cycle)
-    return out
+    return {"c2w": torch.stack(c2w), "c2w_cycle": torch.stack(cycle)}

@@ -1,0 +1,411 @@
+"""The curation run: photos in, a single-view training set out (crops, split, manifest, report).
+
+Output folder layout:
+- `crops/<name>.png`      RGBA crop of each kept object (alpha = mask), the format of SPEC §7;
+- `split.json`            {"train": [...], "test": [...]} crop paths relative to the folder;
+- `manifest.jsonl`        one line per source image: source, path, kept, split, stage, reason,
+                          detail, mask_source, scores (the single-view loader reads it too);
+- `summary.json`          counts per stage and reason; `contact_sheet.png` kept vs rejected;
+- `rejected/<name>.png`   crops the model stage rejected (kept for inspection);
+- `.curate/`              resumption state: images waiting for the model stage, model scores.
+
+Resumable: every decision is appended to the manifest (fsync'ed) as it is made, and a rerun skips
+the sources already there; crops are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from real3d.curation.manifest import JsonlLog
+from real3d.curation.report import contact_sheet, summarize
+from real3d.curation.scoring import CycleScorer
+from real3d.curation.stages import IMAGE_EXTENSIONS, Result, Task, process_image
+from real3d.data.splits import write_split
+from real3d.errors import Real3DError
+from real3d.io import atomic_path, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+STAGE_KEYS = ("foreground", "geometry", "quality", "crop")
+WORK_DIR = ".curate"
+# Score used by `top_fraction`, and whether higher is better.
+RANK_KEYS = {"psnr": ("cycle_psnr", True), "lpips": ("cycle_lpips", False), "clip": ("clip_similarity", True)}
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _list_entries(input_list: Any) -> list[Path]:
+    """Paths from a text file (one per line, '#' comments; relative to the file) or a list."""
+    if isinstance(input_list, (list, tuple)):
+        return [Path(p).expanduser() for p in input_list]
+    list_path = Path(input_list).expanduser()
+    if not list_path.is_file():
+        raise Real3DError(f"input_list not found: {list_path}")
+    lines = [line.strip() for line in list_path.read_text().splitlines()]
+    return [
+        (p if p.is_absolute() else list_path.parent / p)
+        for p in (Path(line).expanduser() for line in lines if line and not line.startswith("#"))
+    ]
+
+
+def find_sources(
+    input_dir: str | None, input_list: Any, exclude: Path | None = None
+) -> list[tuple[Path, str]]:
+    """(absolute path, relative name) of every input photo, sorted; `exclude` (the output) skipped."""
+    if input_dir is None and input_list is None:
+        raise Real3DError("give input_dir=<folder of photos> or input_list=<file listing photos>")
+    root = Path(input_dir).expanduser().resolve() if input_dir is not None else None
+    if input_list is not None:
+        paths = [p.resolve() for p in _list_entries(input_list)]
+    else:
+        if not root.is_dir():
+            raise Real3DError(f"input_dir not found: {root}")
+        paths = sorted(
+            p.resolve()
+            for p in root.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS and not any(part.startswith(".") for part in p.parts)
+        )
+    sources = []
+    for path in paths:
+        if exclude is not None and path.is_relative_to(exclude):
+            continue
+        rel = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
+        sources.append((path, rel.as_posix()))
+    return sources
+
+
+def find_mask(mask_dir: str | None, rel: str) -> str | None:
+    """`<mask_dir>/<rel without suffix>.png`, or MVImgNet's `<mask_dir>/<rel>.png`, if present."""
+    if mask_dir is None:
+        return None
+    for candidate in (Path(mask_dir) / Path(rel).with_suffix(".png"), Path(mask_dir) / f"{rel}.png"):
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def assign_names(sources: list[tuple[Path, str]], known: dict[str, str]) -> dict[str, str]:
+    """Unique crop names (relative path without suffix); names from earlier runs are kept."""
+    names = dict(known)
+    used = set(known.values())
+    for path, rel in sources:
+        source = str(path)
+        if source in names:
+            continue
+        stem = Path(rel).with_suffix("").as_posix()
+        name = stem
+        if name in used:
+            name = f"{stem}_{Path(rel).suffix.lstrip('.').lower()}"
+        n = 2
+        while name in used:
+            name, n = f"{stem}_{n}", n + 1
+        names[source] = name
+        used.add(name)
+    return names
+
+
+# ----------------------------------------------------------------------------- stages 1-3
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+def run_stages(
+    tasks: list[Task], stage_cfg: dict, output_dir: str, num_workers: int
+) -> Iterator[Result]:
+    """Stages 1–3 over the tasks, in `num_workers` processes (0: in this one); results as they come."""
+    if num_workers <= 0:
+        for task in tasks:
+            yield process_image(task, stage_cfg, output_dir)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    pool = ProcessPoolExecutor(num_workers, mp_context=context, initializer=_worker_init)
+    queue = iter(tasks)
+    running: set[Future] = set()
+    try:
+        for task in queue:
+            running.add(pool.submit(process_image, task, stage_cfg, output_dir))
+            if len(running) >= 4 * num_workers:
+                break
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+                task = next(queue, None)
+                if task is not None:
+                    running.add(pool.submit(process_image, task, stage_cfg, output_dir))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ----------------------------------------------------------------------------- model stage
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def build_scorer(cfg: dict) -> CycleScorer | None:
+    """The model stage's scorer, or None when it is off; a missing model file stops the run."""
+    if not cfg["enabled"]:
+        return None
+    from real3d.models import LRM
+    from real3d.pretrained import build_clip, build_lpips
+
+    device = resolve_device(cfg["device"])
+    try:
+        model = LRM.from_pretrained(cfg["model_dir"])
+    except Real3DError as exc:
+        raise Real3DError(
+            f"model stage: {exc}; set model_score.model_dir=<folder>, or turn the stage off with "
+            "model_score.enabled=false"
+        ) from exc
+    model = model.to(device).eval()
+    model.renderer.set_chunk_size(int(cfg["chunk_size"]))
+    lpips = build_lpips(cfg["lpips_weights"], allow_random=cfg["lpips_allow_random"], device=device)
+    clip = None
+    try:
+        clip = build_clip(
+            cfg["clip_weights"], cfg["clip_config"], allow_random=cfg["clip_allow_random"], device=device
+        )
+    except Real3DError as exc:
+        if cfg["clip_weights"] is not None:
+            raise
+        log.info("model stage: no CLIP score (%s)", exc)
+    return CycleScorer(
+        model,
+        lpips,
+        clip,
+        novel_views=cfg["novel_views"],
+        camera_distance=cfg["camera_distance"],
+        fov_rad=cfg["fov_rad"],
+        pad_factor=cfg["pad_factor"],
+        render_size=cfg["render_size"],
+    )
+
+
+def model_verdict(scores: dict, cfg: dict, rank_limit: float | None) -> tuple[str | None, str]:
+    """(reason, detail) for a model-stage rejection, or (None, "") to keep."""
+    checks = (
+        ("cycle_psnr", cfg["min_psnr"], True),
+        ("cycle_lpips", cfg["max_lpips"], False),
+        ("clip_similarity", cfg["min_clip"], True),
+    )
+    for key, limit, low in checks:
+        value = scores.get(key)
+        if limit is None or value is None:
+            continue
+        if (value < limit) if low else (value > limit):
+            return key, f"{key} {value:.4g} {'<' if low else '>'} {limit:.4g}"
+    if rank_limit is not None:
+        key, higher_better = RANK_KEYS[cfg["rank_by"]]
+        value = scores[key]
+        if (value < rank_limit) if higher_better else (value > rank_limit):
+            return "top_fraction", f"{key} {value:.4g} outside the top {cfg['top_fraction']:g}"
+    return None, ""
+
+
+def rank_limit(all_scores: Iterable[dict], cfg: dict) -> float | None:
+    """Worst score still inside the best `top_fraction` of every image scored so far."""
+    if cfg["top_fraction"] is None:
+        return None
+    key, higher_better = RANK_KEYS[cfg["rank_by"]]
+    values = [s[key] for s in all_scores if s.get(key) is not None]
+    if not values:
+        if key == "clip_similarity":
+            raise Real3DError("model_score.rank_by=clip needs CLIP weights (model_score.clip_weights)")
+        return None
+    values.sort(reverse=higher_better)
+    return values[max(1, math.ceil(cfg["top_fraction"] * len(values))) - 1]
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+class Curation:
+    """One run over an output folder: resumes from its manifest and state files."""
+
+    def __init__(self, cfg: dict) -> None:
+        self.cfg = cfg
+        if not cfg.get("output_dir"):
+            raise Real3DError("give output_dir=<folder for the curated dataset>")
+        self.out = Path(cfg["output_dir"]).expanduser().resolve()
+        if cfg.get("overwrite"):
+            self._clear()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.manifest = JsonlLog(self.out / "manifest.jsonl")
+        self.pending = JsonlLog(self.out / WORK_DIR / "pending.jsonl")  # passed 1–3, await model
+        self.model_scores = JsonlLog(self.out / WORK_DIR / "model_scores.jsonl")
+        self.model_cfg = cfg["model_score"]
+        self.stats = {"processed": 0, "skipped_done": 0, "model_scored": 0}
+
+    def _clear(self) -> None:
+        for name in ("crops", "rejected", WORK_DIR):
+            shutil.rmtree(self.out / name, ignore_errors=True)
+        for name in ("manifest.jsonl", "split.json", "summary.json", "contact_sheet.png"):
+            (self.out / name).unlink(missing_ok=True)
+
+    def _check_config(self) -> None:
+        """Warn when thresholds changed since images already in the manifest were judged."""
+        keys = (*STAGE_KEYS, "model_score")
+        current = json.dumps({k: self.cfg[k] for k in keys}, sort_keys=True)
+        path = self.out / WORK_DIR / "config.json"
+        if path.exists() and path.read_text() != current and len(self.manifest):
+            log.warning(
+                "the curation config differs from the run that judged the %d images already in %s; "
+                "they are not judged again (overwrite=true redoes everything)",
+                len(self.manifest),
+                self.out / "manifest.jsonl",
+            )
+        atomic_write_text(path, current)
+
+    def _split_of(self, name: str) -> str:
+        """Stable train/test assignment from the crop name (unchanged when images are added)."""
+        digest = hashlib.sha1(f"{self.cfg['split_seed']}:{name}".encode()).digest()
+        return "test" if int.from_bytes(digest[:8], "big") / 2**64 < self.cfg["test_fraction"] else "train"
+
+    def _record(self, result: dict, kept: bool, **extra: Any) -> dict:
+        record = {
+            "source": result["source"],
+            "path": result["path"] if kept else None,
+            "kept": kept,
+        }
+        if kept:
+            record["split"] = self._split_of(result["name"])
+        record.update(
+            stage=None if kept else result["stage"],
+            reason=None if kept else result["reason"],
+            detail="" if kept else result["detail"],
+            mask_source=result["mask_source"],
+            scores=result["scores"],
+        )
+        record.update(extra)
+        return record
+
+    def _decide_model(self, sources: list[str]) -> None:
+        """Write the manifest lines of images whose model scores are in."""
+        limit = rank_limit(self.model_scores, self.model_cfg)
+        for source in sources:
+            result = self.pending.get(source)
+            scores = {k: v for k, v in self.model_scores.get(source).items() if k != "source"}
+            result = {**result, "scores": {**result["scores"], **scores}}
+            reason, detail = model_verdict(scores, self.model_cfg, limit)
+            if reason is None:
+                self.manifest.append(self._record(result, kept=True))
+                continue
+            rejected = f"rejected/{result['name']}.png"
+            crop = self.out / result["path"]
+            if crop.exists():  # moved before the manifest line: a rerun finds it either way
+                (self.out / rejected).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(crop, self.out / rejected)
+            result.update(stage="model", reason=reason, detail=detail)
+            self.manifest.append(self._record(result, kept=False, rejected_path=rejected))
+
+    def _score(self, sources: list[str], scorer: CycleScorer | None) -> None:
+        """Model stage for a batch; decided at once unless `top_fraction` needs every score."""
+        if scorer is None:  # stage off: whatever passed stages 1–3 is kept
+            for source in sources:
+                self.manifest.append(self._record(self.pending.get(source), kept=True))
+            return
+        todo = [s for s in sources if s not in self.model_scores]
+        if todo:
+            paths = [self.out / self.pending.get(s)["path"] for s in todo]
+            for source, scores in zip(todo, scorer.score(paths), strict=True):
+                self.model_scores.append({"source": source, **scores})
+            self.stats["model_scored"] += len(todo)
+        if self.model_cfg["top_fraction"] is None:
+            self._decide_model(sources)
+
+    def run(self) -> dict[str, Any]:
+        start = time.monotonic()
+        cfg = self.cfg
+        scorer = build_scorer(self.model_cfg)  # first, so a missing model stops before any work
+        self._check_config()
+        sources = find_sources(cfg.get("input_dir"), cfg.get("input_list"), exclude=self.out)
+        if not sources:
+            raise Real3DError(f"no photos found (extensions {', '.join(IMAGE_EXTENSIONS)})")
+        known = {r["source"]: r["name"] for r in self.pending}
+        names = assign_names(sources, known)
+
+        # Images that passed stages 1–3 in an earlier run but were never decided.
+        waiting = [
+            r["source"]
+            for r in self.pending
+            if r["source"] not in self.manifest and (self.out / r["path"]).exists()
+        ]
+        tasks = []
+        for path, rel in sources:
+            source = str(path)
+            if source in self.manifest or source in waiting:
+                self.stats["skipped_done"] += 1
+                continue
+            tasks.append(Task(source, names[source], find_mask(cfg.get("mask_dir"), rel)))
+
+        stage_cfg = {k: cfg[k] for k in STAGE_KEYS}
+        batch_size = int(self.model_cfg["batch_size"])
+        with tqdm(total=len(tasks), desc="curate", unit="img", disable=not cfg["progress"]) as bar:
+            for result in run_stages(tasks, stage_cfg, str(self.out), int(cfg["num_workers"])):
+                self.stats["processed"] += 1
+                bar.update()
+                if result.stage == "error":
+                    log.warning("%s: %s", result.source, result.detail)
+                if not result.passed:
+                    self.manifest.append(self._record(asdict(result), kept=False))
+                    continue
+                self.pending.append(asdict(result))
+                waiting.append(result.source)
+                if len(waiting) >= batch_size:
+                    self._score(waiting, scorer)
+                    waiting = []
+        for i in range(0, len(waiting), batch_size):
+            self._score(waiting[i : i + batch_size], scorer)
+        if scorer is not None and self.model_cfg["top_fraction"] is not None:
+            self._decide_model([r["source"] for r in self.pending if r["source"] not in self.manifest])
+        return self.finish(time.monotonic() - start)
+
+    def finish(self, seconds: float) -> dict[str, Any]:
+        """Split file, summary and contact sheet over the whole manifest (earlier runs included)."""
+        records = list(self.manifest)
+        kept = sorted((r for r in records if r["kept"]), key=lambda r: r["path"])
+        write_split(
+            self.out / "split.json",
+            {
+                "train": [r["path"] for r in kept if r["split"] == "train"],
+                "test": [r["path"] for r in kept if r["split"] == "test"],
+            },
+        )
+        summary = summarize(records, {**self.stats, "seconds": round(seconds, 2)})
+        atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        sheet_cfg = self.cfg["contact_sheet"]
+        sheet = contact_sheet(records, self.out, sheet_cfg["per_group"], sheet_cfg["thumb_size"])
+        with atomic_path(self.out / "contact_sheet.png") as tmp:
+            sheet.save(tmp, format="PNG")
+        return summary
+
+
+def curate(cfg: DictConfig | dict) -> dict[str, Any]:
+    """Run the curation described by `config/curate.yaml` (or an equal dict); returns the summary."""
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    return Curation(cfg).run()

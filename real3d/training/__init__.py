@@ -1,0 +1,7 @@
+"""Training: the Real3D LightningModule, optimizer groups, checkpoints, export and the Hydra task."""
+
+from real3d.training.checkpointing import AtomicCheckpointIO, export_pretrained
+from real3d.training.module import Real3DModule
+from real3d.training.net import build_lrm
+
+__all__ = ["AtomicCheckpointIO", "Real3DModule", "build_lrm", "export_pretrained"]

@@ -1,0 +1,85 @@
+"""Single-image 3D reconstruction demo: image(s) -> mesh (OBJ/GLB) and optional 360° video."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from real3d.errors import Real3DError
+from real3d.inference.pipeline import DemoSettings, ImageTo3D, pick_device, resolve_model_folder
+from real3d.models import LRM
+
+log = logging.getLogger("real3d.run")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("image", type=str, nargs="+", help="Path to input image(s).")
+    parser.add_argument("--device", default="cuda:0", help="Device, e.g. cuda:0 or cpu (CPU if no CUDA).")
+    parser.add_argument(
+        "--pretrained-model-name-or-path",
+        default=None,
+        help="Local folder with config.yaml and the weights; default: released weights in checkpoints/, "
+        "else the small model in checkpoints/default/ (nothing is downloaded).",
+    )
+    parser.add_argument("--weight-name", default=None, help="Weights file in that folder (default model.ckpt).")
+    parser.add_argument("--chunk-size", type=int, default=8192, help="Points per renderer chunk (0 = no chunking).")
+    parser.add_argument("--mc-resolution", type=int, default=256, help="Marching-cubes grid resolution.")
+    parser.add_argument("--mc-threshold", type=float, default=25.0, help="Density isovalue of the mesh.")
+    parser.add_argument("--no-remove-bg", action="store_true", help="Skip background removal (RGBA inputs).")
+    parser.add_argument("--rembg-model", default=None, help="Path to rembg's u2net.onnx (default ~/.u2net/).")
+    parser.add_argument("--foreground-ratio", type=float, default=0.65, help="Object size relative to the image.")
+    parser.add_argument("--output-dir", default="output/", help="Results go to OUTPUT_DIR/<index>/.")
+    parser.add_argument("--model-save-format", choices=["obj", "glb"], default="obj", help="Mesh format.")
+    parser.add_argument("--render", action="store_true", help="Also render a 360° video.")
+    parser.add_argument("--render-num-views", type=int, default=30, help="Views in the 360° render.")
+    parser.add_argument("--render-size", type=int, default=256, help="Side of the rendered views in pixels.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    try:
+        device = pick_device(args.device)
+        folder, weight_name = resolve_model_folder(args.pretrained_model_name_or_path, args.weight_name)
+        model = LRM.from_pretrained(folder, weight_name=weight_name)
+        model.renderer.set_chunk_size(args.chunk_size)
+        model.to(device).eval()
+        log.info("model loaded from %s on %s", folder / weight_name, device)
+    except Real3DError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = DemoSettings(
+        foreground_ratio=args.foreground_ratio,
+        mc_resolution=args.mc_resolution,
+        mc_threshold=args.mc_threshold,
+        model_save_format=args.model_save_format,
+        render=args.render,
+        render_num_views=args.render_num_views,
+        render_size=args.render_size,
+    )
+    demo = ImageTo3D(model, settings, remove_bg=not args.no_remove_bg, rembg_model=args.rembg_model)
+    failures = 0
+    for index, image_path in enumerate(args.image):
+        out_dir = Path(args.output_dir) / str(index)
+        try:
+            timings = demo(image_path, out_dir)
+        except Real3DError as exc:
+            failures += 1
+            print(f"error: {exc}" if str(image_path) in str(exc) else f"error: {image_path}: {exc}", file=sys.stderr)
+            continue
+        log.info("[%d] %s -> %s (%s)", index, image_path, out_dir, timings)
+    if failures:
+        print(f"{failures} of {len(args.image)} image(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    sys.exit(main())

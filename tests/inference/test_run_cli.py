@@ -1,0 +1,82 @@
+"""The demo CLI: outputs per image, and one clear line per bad input without losing the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import trimesh
+
+from scripts.run import main
+
+
+@pytest.fixture
+def rgba_path(tmp_path: Path) -> Path:
+    array = np.zeros((64, 80, 4), np.uint8)
+    array[16:48, 24:56] = [30, 160, 60, 255]
+    path = tmp_path / "object.png"
+    PIL.Image.fromarray(array).save(path)
+    return path
+
+
+def test_demo_writes_input_mesh_and_video(rgba_path: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "out"
+    code = main(
+        [str(rgba_path), "--pretrained-model-name-or-path", str(tiny_model_dir), "--device", "cpu",
+         "--mc-resolution", "24", "--mc-threshold", "1.5", "--render", "--render-num-views", "3",
+         "--render-size", "16", "--model-save-format", "glb", "--output-dir", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    folder = out / "0"
+    assert PIL.Image.open(folder / "input.png").size == (49, 49)  # 32 px object / 0.65
+    assert sorted(p.name for p in folder.glob("render_*.png")) == ["render_000.png", "render_001.png", "render_002.png"]
+    assert (folder / "render.mp4").stat().st_size > 0
+    mesh = trimesh.load(folder / "mesh.glb", force="mesh")
+    assert len(mesh.vertices) > 0
+
+
+def test_bad_inputs_fail_one_line_each_and_others_still_run(
+    rgba_path: Path, tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"garbage")
+    empty = tmp_path / "empty.png"
+    PIL.Image.new("RGBA", (20, 20)).save(empty)
+    out = tmp_path / "out"
+    code = main(
+        [str(corrupt), str(tmp_path / "missing.png"), str(empty), str(rgba_path), "--no-remove-bg",
+         "--pretrained-model-name-or-path", str(tiny_model_dir), "--device", "cpu", "--mc-resolution", "16",
+         "--mc-threshold", "1.5", "--output-dir", str(out)]
+    )  # fmt: skip
+    assert code == 1
+    err_lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(err_lines) == 4
+    assert "corrupt.jpg: not a readable image" in err_lines[0]
+    assert "missing.png: file not found" in err_lines[1]
+    assert "no foreground" in err_lines[2]
+    assert "3 of 4" in err_lines[3]
+    assert (out / "3" / "mesh.obj").is_file()
+    assert "Traceback" not in "\n".join(err_lines)
+
+
+def test_missing_checkpoint_is_one_line(rgba_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main([str(rgba_path), "--pretrained-model-name-or-path", str(tmp_path), "--device", "cpu"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "weights not found" in err[0]
+
+
+def test_mismatched_checkpoint_is_one_line(
+    rgba_path: Path, tiny_model_copy: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import torch
+
+    state = torch.load(tiny_model_copy / "model.ckpt", weights_only=True)
+    state["tokenizer.embeddings"] = torch.zeros(3, 32, 2, 2)
+    torch.save(state, tiny_model_copy / "model.ckpt")
+    code = main([str(rgba_path), "--pretrained-model-name-or-path", str(tiny_model_copy), "--device", "cpu"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not match the model config" in err[0]
