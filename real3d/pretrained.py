@@ -7,11 +7,12 @@ weights through the same functions (`allow_random=True`).
 Default files, looked up in `checkpoints/pretrained/` (relative to the working directory, then to
 the project root):
 
-| network | file | what it is |
-|---|---|---|
-| LPIPS backbone | `vgg16-397923af.pth` | torchvision's ImageNet VGG-16 state dict (LPIPS's linear heads ship with the `lpips` package) |
-| CLIP | `open_clip_vit_b16.bin`, or `open_clip_pytorch_model.bin` / `open_clip_model.safetensors` | OpenAI CLIP ViT-B/16 as an open_clip state dict (QuickGELU) |
-| FID Inception | `inception_v3_google-0cc3c7bd.pth` | torchvision's Inception-v3 state dict; features = the 2048-d pool layer |
+- LPIPS backbone: `vgg16-397923af.pth`, torchvision's ImageNet VGG-16 state dict (LPIPS's
+  linear heads ship inside the `lpips` package);
+- CLIP: `open_clip_vit_b16.bin` (or `open_clip_pytorch_model.bin` / `open_clip_model.safetensors`
+  as published for open_clip), OpenAI CLIP ViT-B/16 as an open_clip state dict (QuickGELU);
+- FID Inception: `inception_v3_google-0cc3c7bd.pth`, torchvision's Inception-v3 state dict; the
+  features are its 2048-d pool layer.
 """
 
 from __future__ import annotations

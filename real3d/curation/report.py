@@ -64,6 +64,15 @@ def _thumbnail(path: Path | None, size: int) -> PIL.Image.Image:
     return tile.convert("RGB")
 
 
+def _fit(draw: PIL.ImageDraw.ImageDraw, text: str, font: PIL.ImageFont.ImageFont, width: int) -> str:
+    """`text`, shortened with an ellipsis until it fits in `width` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
 def _spread(records: list[dict], count: int) -> list[dict]:
     """Up to `count` records, taken in turn from each reason so that every reason is shown."""
     groups: dict[str, list[dict]] = {}
@@ -117,6 +126,6 @@ def contact_sheet(
                 label = f"{record['stage']}/{record['reason']}"
             sheet.paste(_thumbnail(path, thumb_size), (x0, y0))
             draw.rectangle([x0, y0, x0 + thumb_size - 1, y0 + thumb_size - 1], outline=colour)
-            draw.text((x0, y0 + thumb_size + 1), label[:28], fill=colour, font=font)
+            draw.text((x0, y0 + thumb_size + 1), _fit(draw, label, font, thumb_size), fill=colour, font=font)
         y += rows(len(group)) * cell_h
     return sheet

@@ -191,10 +191,11 @@ def quality_scores(rgb: np.ndarray, mask: np.ndarray, cfg: dict) -> dict:
 
 
 def check_quality(scores: dict, cfg: dict) -> None:
-    """Image-quality filters on the object: blur, then under- and over-exposure."""
-    _check(scores, "blur_variance", cfg["min_blur_variance"], True, "quality", "blurry")
+    """Image-quality filters on the object: under- and over-exposure, then blur (a badly exposed
+    object has little contrast, so it would also look blurred)."""
     _check(scores, "dark_fraction", cfg["max_dark_fraction"], False, "quality", "underexposed")
     _check(scores, "bright_fraction", cfg["max_bright_fraction"], False, "quality", "overexposed")
+    _check(scores, "blur_variance", cfg["min_blur_variance"], True, "quality", "blurry")
 
 
 # ----------------------------------------------------------------------------- crop
@@ -207,7 +208,7 @@ def object_crop(rgb: np.ndarray, alpha: np.ndarray, mask: np.ndarray, cfg: dict)
     """
     alpha = np.where(ndi.binary_dilation(mask, iterations=2), alpha, 0).astype(np.uint8)
     box = square_box_around(mask_bbox(torch.from_numpy(mask)), 1.0 + 2.0 * cfg["margin"])
-    rgb_t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
+    rgb_t = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
     crop = torch.cat([crop_box(rgb_t, box, 255), crop_box(torch.from_numpy(alpha)[None], box, 0)])
     image = PIL.Image.fromarray(crop.permute(1, 2, 0).numpy(), mode="RGBA")
     max_size = cfg.get("max_size")

@@ -28,7 +28,6 @@ from real3d.data.multiview_eval import (
     MultiViewEvalDataset,
     RawObject,
     read_mask_uint8,
-    read_rgb,
     select_entries,
 )
 from real3d.data.splits import load_split, resolve_item
@@ -267,8 +266,14 @@ def write_mvimgnet_sequence(
     colmap.write_images_binary(records, sparse / "images.bin")
     colmap.write_points3D_binary(
         [
-            colmap.Point3D(i + 1, np.asarray(p, dtype=np.float64), np.array([128, 128, 128], np.uint8), 0.5,
-                           np.zeros(0, np.int32), np.zeros(0, np.int32))
+            colmap.Point3D(
+                i + 1,
+                np.asarray(p, dtype=np.float64),
+                np.array([128, 128, 128], np.uint8),
+                0.5,
+                np.zeros(0, np.int32),
+                np.zeros(0, np.int32),
+            )
             for i, p in enumerate(points)
         ],
         sparse / "points3D.bin",

@@ -1,0 +1,138 @@
+"""OmniObject3D Blender renders (SPEC §7, §8), for multi-view evaluation.
+
+    <root>/<category>/<object>/render/images/r_N.png     RGBA, mask = alpha > 0
+    <root>/<category>/<object>/render/transforms.json    camera_angle_x; frames[i]: file_path,
+                                                          transform_matrix (OpenGL c2w)
+
+Object names look like `anise_018` (category = the name without its last 4 characters). The
+evaluation uses every 10th test object and its first 11 renders by index (r_0 is the input);
+the world centre is the origin; every view has the field of view `camera_angle_x`; no crop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import PIL.Image
+import torch
+
+from real3d.data import image_ops
+from real3d.data.base import BadItem
+from real3d.data.multiview_eval import CANONICAL_DISTANCE, MultiViewEvalDataset, RawObject, select_entries
+from real3d.data.splits import load_split, resolve_item
+from real3d.io import atomic_path, atomic_write_text
+
+NUM_VIEWS = 11
+EVERY_NTH_OBJECT = 10
+_RENDER_INDEX = re.compile(r"^r_(\d+)$")
+
+
+def object_dir(root: str | os.PathLike, name: str) -> Path:
+    """`<root>/<category>/<name>/render` for an object name like `anise_018`."""
+    return resolve_item(root, f"{name[:-4]}/{name}/render")
+
+
+def render_index(file_path: str) -> int | None:
+    """N of a frame's `file_path` ('r_N', './images/r_N.png', ...), or None."""
+    match = _RENDER_INDEX.match(Path(file_path).stem)
+    return int(match.group(1)) if match else None
+
+
+class OmniObject3DMultiView(MultiViewEvalDataset):
+    """OmniObject3D multi-view evaluation: object names from the split file's test list."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split_file: str | os.PathLike = "omniobject3d",
+        split: str = "test",
+        every_nth: int = EVERY_NTH_OBJECT,
+        max_items: int | None = None,
+        num_views: int = NUM_VIEWS,
+        image_size: int = 512,
+        cond_image_size: int = 512,
+        camera_distance: float = CANONICAL_DISTANCE,
+    ) -> None:
+        super().__init__(image_size, cond_image_size, camera_distance)
+        self.root = Path(root)
+        self.num_views = int(num_views)
+        self.entries = select_entries(load_split(split_file, split), every_nth, max_items)
+
+    def name(self, index: int) -> str:
+        return str(self.entries[index])
+
+    def read_object(self, index: int) -> RawObject:
+        name = str(self.entries[index])
+        folder = object_dir(self.root, name)
+        try:
+            meta = json.loads((folder / "transforms.json").read_text())
+            fov_x = float(meta["camera_angle_x"])
+            frames = {render_index(f["file_path"]): f for f in meta["frames"]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BadItem(f"cannot read {folder / 'transforms.json'}: {exc}") from exc
+        try:
+            on_disk = sorted(i for i in (render_index(p.name) for p in (folder / "images").iterdir()) if i is not None)
+        except OSError as exc:
+            raise BadItem(f"cannot list {folder / 'images'}: {exc}") from exc
+        chosen = on_disk[: self.num_views]
+        if len(chosen) < self.num_views:
+            raise BadItem(f"{len(chosen)} renders found, {self.num_views} needed")
+
+        images, masks, c2ws = [], [], []
+        for index_ in chosen:
+            if index_ not in frames:
+                raise BadItem(f"r_{index_} has no camera in transforms.json")
+            path = folder / "images" / f"r_{index_}.png"
+            try:
+                rgb_u8, alpha_u8 = image_ops.read_rgba(path)
+            except (OSError, ValueError) as exc:
+                raise BadItem(f"cannot read {path}: {exc}") from exc
+            images.append(image_ops.to_float(rgb_u8))
+            masks.append(image_ops.binarize(alpha_u8, 0))
+            try:
+                c2w = torch.tensor(frames[index_]["transform_matrix"], dtype=torch.float64)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise BadItem(f"r_{index_}: bad transform_matrix: {exc}") from exc
+            if c2w.shape != (4, 4):
+                raise BadItem(f"r_{index_}: transform_matrix must be 4x4, got {tuple(c2w.shape)}")
+            c2ws.append(c2w)
+        return RawObject(
+            name=name,
+            images=images,
+            masks=masks,
+            box_mask=None,
+            c2w=torch.stack(c2ws),
+            focals=torch.ones(len(chosen), dtype=torch.float64),  # one camera for all renders
+            center=torch.zeros(3, dtype=torch.float64),
+            input_fov_rad=fov_x,
+            view_names=[f"r_{i}" for i in chosen],
+        )
+
+
+# ----------------------------------------------------------------------------- writer
+
+
+def write_omniobject3d_object(
+    root: str | os.PathLike,
+    name: str,
+    rgba: Sequence[torch.Tensor],
+    c2w_opengl: torch.Tensor,
+    camera_angle_x: float,
+) -> Path:
+    """Write one object in OmniObject3D's render layout: rgba [4,H,W] per view, c2w [N,4,4]."""
+    folder = object_dir(root, name)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i, image in enumerate(rgba):
+        if image.is_floating_point():
+            image = (image.clamp(0, 1) * 255.0).round().to(torch.uint8)
+        with atomic_path(folder / "images" / f"r_{i}.png") as tmp:
+            PIL.Image.fromarray(image.permute(1, 2, 0).cpu().numpy()).save(tmp, format="PNG")
+        frames.append({"file_path": f"r_{i}", "transform_matrix": c2w_opengl[i].tolist()})
+    meta = {"camera_angle_x": float(camera_angle_x), "frames": frames}
+    atomic_write_text(folder / "transforms.json", json.dumps(meta, indent=1))
+    return folder
