@@ -173,10 +173,9 @@ def multiview_sample(
     if float(torch.linalg.norm(c2w_opengl[0, :3, 3])) < 1e-6:
         raise BadItem("input camera is at the object centre")
     c2w_all, _ = canonicalize_to_input(c2w_opengl, distance=camera_distance, input_index=0)
+    c2w_input = spherical_c2w(0.0, 0.0, camera_distance)[0]  # what c2w_all[0] is, up to rounding
 
-    image_input = image_ops.resize_image(
-        image_ops.composite(rgbs[0], masks[0], image_ops.GREY), cond_image_size
-    )
+    image_input = image_ops.resize_image(image_ops.composite(rgbs[0], masks[0], image_ops.GREY), cond_image_size)
     rgb = torch.stack(
         [
             image_ops.resize_image(image_ops.composite(r, m, image_ops.WHITE), render_size)
@@ -192,16 +191,14 @@ def multiview_sample(
         "rgb": rgb.contiguous(),  # [N,3,h,w] on white
         "mask": mask.contiguous(),  # [N,1,h,w]
         "c2w": c2w.contiguous(),  # [N,4,4]
-        "c2w_input": c2w_all[0].contiguous(),  # [4,4]
+        "c2w_input": c2w_input,  # [4,4]
         "focal": focal,  # [N] pixels at h
         "rays_o": rays_o.contiguous(),  # [N,h,w,3]
         "rays_d": rays_d.contiguous(),  # [N,h,w,3]
     }
 
 
-def singleview_sample(
-    rgb: torch.Tensor, mask: torch.Tensor, camera_distance: float, fov_rad: float
-) -> dict:
+def singleview_sample(rgb: torch.Tensor, mask: torch.Tensor, camera_distance: float, fov_rad: float) -> dict:
     """Single-view sample from a square rgb [3,S,S] (float) and mask [1,S,S] (outside = 0)."""
     if not bool((mask > 0).any()):
         raise BadItem("empty mask")

@@ -194,12 +194,12 @@ class Real3DDataModule(pl.LightningDataModule):
         return out
 
     def setup(self, stage: str | None = None) -> None:
+        """Build every configured dataset once (whatever the stage: item lists are cheap)."""
         if self._datasets:
             return
-        mv_train = self._multiview("train") if stage in (None, "fit") else []
-        sv_train = self._singleview("train") if stage in (None, "fit") else []
-        mv_val = self._multiview("test") if stage in (None, "fit", "validate") else []
-        if stage in (None, "fit") and not (mv_train or sv_train):
+        mv_train, sv_train = self._multiview("train"), self._singleview("train")
+        mv_val = self._multiview("test")
+        if not (mv_train or sv_train):
             raise Real3DError(
                 "no training data configured: set gobjaverse_root / zero123_root (multi-view) "
                 "and/or wild_root / mvimgnet_images_root (single-view)"
@@ -229,7 +229,7 @@ class Real3DDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self):
-        self.setup("fit") if not self._datasets else None
+        self.setup("fit")
         hp = self.hparams
         loaders = {}
         if self.mv_train is not None:
@@ -239,7 +239,7 @@ class Real3DDataModule(pl.LightningDataModule):
         return loaders if len(loaders) > 1 else next(iter(loaders.values()))
 
     def val_dataloader(self):
-        self.setup("validate") if not self._datasets else None
+        self.setup("validate")
         if self.mv_val is None:
             return []
         return self._loader("mv_val", self.mv_val, self.hparams.val_batch_size, train=False)

@@ -33,11 +33,7 @@ def list_gobjaverse_views(object_dir: str | os.PathLike) -> list[str]:
 def is_gobjaverse_object(folder: Path) -> bool:
     """Whether `folder` holds view folders `NNNNN/NNNNN.json`."""
     try:
-        return any(
-            _is_view_name(p.name) and (p / f"{p.name}.json").is_file()
-            for p in folder.iterdir()
-            if p.is_dir()
-        )
+        return any(_is_view_name(p.name) and (p / f"{p.name}.json").is_file() for p in folder.iterdir() if p.is_dir())
     except OSError:
         return False
 

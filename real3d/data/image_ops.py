@@ -40,9 +40,7 @@ def read_rgba(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     """RGB [3,H,W] and alpha [1,H,W] (both uint8) of an image that must carry an alpha channel."""
     with PIL.Image.open(path) as image:
         image.load()
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-            image.mode == "P" and "transparency" in image.info
-        )
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
         if not has_alpha:
             raise ValueError(f"image has no alpha channel (mode {image.mode}): {path}")
         array = np.array(image.convert("RGBA"))

@@ -5,70 +5,42 @@ Files: `<images-root>/<cat>/<inst>/images/<frame>.jpg`, masks `<mask-root>/<cat>
 (8-bit; foreground > 225). Loading (as the reference): square box around the mask's bounding box,
 expanded by 1.7, white outside the photo and mask 0; resize to `image_size` (bilinear, mask
 nearest); target on white and model input on grey, both with the binary mask.
+Frame listing and reading are `real3d.data.mvimgnet`'s (the evaluation format's helpers).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
 from real3d.data import image_ops
 from real3d.data.base import DEFAULT_FOV_RAD, BadItem, SkippingDataset, singleview_sample
-from real3d.data.splits import load_split, resolve_item
+from real3d.data.mvimgnet import list_frames, read_first_frame, read_frame
+from real3d.data.splits import load_split
 
 MVIMGNET_MASK_THRESHOLD = 225
 MVIMGNET_CROP_EXPAND = 1.7
 
 
-def frame_sort_key(name: str) -> tuple:
-    stem = name.split(".")[0]
-    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
-
-
-def list_frames(images_root: str | os.PathLike, sequence: str) -> list[str]:
-    """Frame file names (`*.jpg`, background-removed copies excluded) of a sequence, in order."""
-    folder = resolve_item(images_root, sequence) / "images"
-    names = [
-        p.name
-        for p in folder.iterdir()
-        if p.suffix.lower() == ".jpg" and "bg_removed" not in p.name and p.is_file()
-    ]
-    return sorted(names, key=frame_sort_key)
-
-
-def frame_paths(
-    images_root: str | os.PathLike, masks_root: str | os.PathLike, sequence: str, frame: str
-) -> tuple[Path, Path]:
-    """(image path, mask path) of one frame: `.../<seq>/images/<frame>` and `<masks>/<seq>/<frame>.png`."""
-    return (
-        resolve_item(images_root, sequence) / "images" / frame,
-        resolve_item(masks_root, sequence) / f"{frame}.png",
-    )
-
-
-def load_mvimgnet_frame(
-    image_path: str | os.PathLike,
-    mask_path: str | os.PathLike,
+def crop_around_mask(
+    rgb_u8: torch.Tensor,
+    mask_u8: torch.Tensor,
     image_size: int,
     expand: float = MVIMGNET_CROP_EXPAND,
     mask_threshold: int = MVIMGNET_MASK_THRESHOLD,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Square crop around the object: rgb [3,S,S] (white outside the photo), binary mask [1,S,S]."""
-    rgb = image_ops.to_float(image_ops.read_image_uint8(image_path, "RGB"))
-    mask_u8 = image_ops.read_image_uint8(mask_path, "L")
-    if mask_u8.shape[-2:] != rgb.shape[-2:]:
-        mask_u8 = image_ops.resize_mask(mask_u8, tuple(rgb.shape[-2:]))
+    """Square crop around the object of a photo: rgb [3,S,S] (white outside the photo) and binary
+    mask [1,S,S]; the square is the mask's box side times `expand`, on the box's centre."""
     mask = image_ops.binarize(mask_u8, mask_threshold)
     box = image_ops.mask_bbox(mask)
     if box is None:
-        raise BadItem(f"empty mask {mask_path}")
+        raise BadItem("empty mask")
     square = image_ops.square_box_around(box, expand)
-    rgb = image_ops.resize_image(image_ops.crop_box(rgb, square, image_ops.WHITE), image_size)
-    mask = image_ops.resize_mask(image_ops.crop_box(mask, square, 0.0), image_size)
-    return rgb, mask
+    rgb = image_ops.crop_box(image_ops.to_float(rgb_u8), square, image_ops.WHITE)
+    mask = image_ops.crop_box(mask, square, 0.0)
+    return image_ops.resize_image(rgb, image_size), image_ops.resize_mask(mask, image_size)
 
 
 class MVImgNetSingleViewDataset(SkippingDataset):
@@ -127,12 +99,15 @@ class MVImgNetSingleViewDataset(SkippingDataset):
 
     def load(self, index: int) -> dict:
         sequence = self.items[index]
-        frames = list_frames(self.images_root, sequence)
-        if not frames:
-            raise BadItem(f"no frames in sequence {sequence}")
-        pick = 0 if self.frame == "first" or not self.train else int(torch.randint(len(frames), ()))
-        image_path, mask_path = frame_paths(self.images_root, self.masks_root, sequence, frames[pick])
-        rgb, mask = load_mvimgnet_frame(image_path, mask_path, self.image_size, self.expand, self.mask_threshold)
+        if self.frame == "first" or not self.train:
+            rgb_u8, mask_u8, _ = read_first_frame(self.images_root, self.masks_root, sequence)
+        else:
+            frames = [f for f in list_frames(self.images_root, sequence) if "bg_removed" not in f]
+            if not frames:
+                raise BadItem(f"no frames in sequence {sequence}")
+            frame = frames[int(torch.randint(len(frames), ()))]
+            rgb_u8, mask_u8 = read_frame(self.images_root, self.masks_root, sequence, frame)
+        rgb, mask = crop_around_mask(rgb_u8, mask_u8, self.image_size, self.expand, self.mask_threshold)
         if self.augment and self.train:
             rgb, mask = image_ops.augment_rgb_mask(
                 rgb, mask, rotation_deg=self.rotation_deg, color_jitter=self.color_jitter
