@@ -66,9 +66,7 @@ def _list_entries(input_list: Any) -> list[Path]:
     ]
 
 
-def find_sources(
-    input_dir: str | None, input_list: Any, exclude: Path | None = None
-) -> list[tuple[Path, str]]:
+def find_sources(input_dir: str | None, input_list: Any, exclude: Path | None = None) -> list[tuple[Path, str]]:
     """(absolute path, relative name) of every input photo, sorted; `exclude` (the output) skipped."""
     if input_dir is None and input_list is None:
         raise Real3DError("give input_dir=<folder of photos> or input_list=<file listing photos>")
@@ -81,7 +79,8 @@ def find_sources(
         paths = sorted(
             p.resolve()
             for p in root.rglob("*")
-            if p.suffix.lower() in IMAGE_EXTENSIONS and not any(part.startswith(".") for part in p.parts)
+            if p.suffix.lower() in IMAGE_EXTENSIONS
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
         )
     sources = []
     for path in paths:
@@ -125,20 +124,14 @@ def assign_names(sources: list[tuple[Path, str]], known: dict[str, str]) -> dict
 # ----------------------------------------------------------------------------- stages 1-3
 
 
-def _worker_init() -> None:
-    torch.set_num_threads(1)
-
-
-def run_stages(
-    tasks: list[Task], stage_cfg: dict, output_dir: str, num_workers: int
-) -> Iterator[Result]:
+def run_stages(tasks: list[Task], stage_cfg: dict, output_dir: str, num_workers: int) -> Iterator[Result]:
     """Stages 1–3 over the tasks, in `num_workers` processes (0: in this one); results as they come."""
     if num_workers <= 0:
         for task in tasks:
             yield process_image(task, stage_cfg, output_dir)
         return
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    pool = ProcessPoolExecutor(num_workers, mp_context=context, initializer=_worker_init)
+    # spawn: no fork of a process holding torch threads; workers import no torch (see stages)
+    pool = ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("spawn"))
     queue = iter(tasks)
     running: set[Future] = set()
     try:
@@ -186,9 +179,7 @@ def build_scorer(cfg: dict) -> CycleScorer | None:
     lpips = build_lpips(cfg["lpips_weights"], allow_random=cfg["lpips_allow_random"], device=device)
     clip = None
     try:
-        clip = build_clip(
-            cfg["clip_weights"], cfg["clip_config"], allow_random=cfg["clip_allow_random"], device=device
-        )
+        clip = build_clip(cfg["clip_weights"], cfg["clip_config"], allow_random=cfg["clip_allow_random"], device=device)
     except Real3DError as exc:
         if cfg["clip_weights"] is not None:
             raise
@@ -220,7 +211,9 @@ def model_verdict(scores: dict, cfg: dict, rank_limit: float | None) -> tuple[st
             return key, f"{key} {value:.4g} {'<' if low else '>'} {limit:.4g}"
     if rank_limit is not None:
         key, higher_better = RANK_KEYS[cfg["rank_by"]]
-        value = scores[key]
+        value = scores.get(key)
+        if value is None:
+            return "top_fraction", f"no {key} score to rank by"
         if (value < rank_limit) if higher_better else (value > rank_limit):
             return "top_fraction", f"{key} {value:.4g} outside the top {cfg['top_fraction']:g}"
     return None, ""
@@ -237,7 +230,8 @@ def rank_limit(all_scores: Iterable[dict], cfg: dict) -> float | None:
             raise Real3DError("model_score.rank_by=clip needs CLIP weights (model_score.clip_weights)")
         return None
     values.sort(reverse=higher_better)
-    return values[max(1, math.ceil(cfg["top_fraction"] * len(values))) - 1]
+    count = max(1, math.floor(cfg["top_fraction"] * len(values) + 0.5))  # rounded half up
+    return values[min(count, len(values)) - 1]
 
 
 # ----------------------------------------------------------------------------- the run
@@ -340,7 +334,6 @@ class Curation:
     def run(self) -> dict[str, Any]:
         start = time.monotonic()
         cfg = self.cfg
-        scorer = build_scorer(self.model_cfg)  # first, so a missing model stops before any work
         self._check_config()
         sources = find_sources(cfg.get("input_dir"), cfg.get("input_list"), exclude=self.out)
         if not sources:
@@ -350,18 +343,19 @@ class Curation:
 
         # Images that passed stages 1–3 in an earlier run but were never decided.
         waiting = [
-            r["source"]
-            for r in self.pending
-            if r["source"] not in self.manifest and (self.out / r["path"]).exists()
+            r["source"] for r in self.pending if r["source"] not in self.manifest and (self.out / r["path"]).exists()
         ]
+        waiting_set = set(waiting)
         tasks = []
         for path, rel in sources:
             source = str(path)
-            if source in self.manifest or source in waiting:
+            if source in self.manifest or source in waiting_set:
                 self.stats["skipped_done"] += 1
                 continue
             tasks.append(Task(source, names[source], find_mask(cfg.get("mask_dir"), rel)))
 
+        # Before any image: a missing model file stops the run here.
+        scorer = build_scorer(self.model_cfg) if tasks or waiting else None
         stage_cfg = {k: cfg[k] for k in STAGE_KEYS}
         batch_size = int(self.model_cfg["batch_size"])
         with tqdm(total=len(tasks), desc="curate", unit="img", disable=not cfg["progress"]) as bar:
@@ -375,9 +369,9 @@ class Curation:
                     continue
                 self.pending.append(asdict(result))
                 waiting.append(result.source)
-                if len(waiting) >= batch_size:
-                    self._score(waiting, scorer)
-                    waiting = []
+                while len(waiting) >= batch_size:
+                    self._score(waiting[:batch_size], scorer)
+                    waiting = waiting[batch_size:]
         for i in range(0, len(waiting), batch_size):
             self._score(waiting[i : i + batch_size], scorer)
         if scorer is not None and self.model_cfg["top_fraction"] is not None:

@@ -93,7 +93,7 @@ def contact_sheet(
     thumb_size: int = 128,
     columns: int = 8,
 ) -> PIL.Image.Image:
-    """Grid of kept crops (top) and rejected images with their stage/reason (bottom)."""
+    """Grid of kept crops (top) and rejected images with their reason (bottom)."""
     output_dir = Path(output_dir)
     kept = [r for r in records if r["kept"]][:per_group]
     rejected = _spread([r for r in records if not r["kept"]], per_group)
@@ -123,7 +123,7 @@ def contact_sheet(
             else:
                 crop = record.get("rejected_path")
                 path = output_dir / crop if crop else Path(record["source"])
-                label = f"{record['stage']}/{record['reason']}"
+                label = record["reason"]  # the stage is in the manifest
             sheet.paste(_thumbnail(path, thumb_size), (x0, y0))
             draw.rectangle([x0, y0, x0 + thumb_size - 1, y0 + thumb_size - 1], outline=colour)
             draw.text((x0, y0 + thumb_size + 1), _fit(draw, label, font, thumb_size), fill=colour, font=font)

@@ -94,9 +94,7 @@ class CycleScorer:
         feedback = torch.where(novel["images_weight"].flatten(0, 1) > 0.5, novel_rgb, 0.5)
         cycle_codes = self.model.image_to_scene_codes(feedback[:, None])
         rays_o, rays_d = self._rays(self.c2w_cycle, r, b)  # [B,K,R,R,3]
-        cycle = self.model.render_scene_codes(
-            cycle_codes, rays_o.flatten(0, 1)[:, None], rays_d.flatten(0, 1)[:, None]
-        )
+        cycle = self.model.render_scene_codes(cycle_codes, rays_o.flatten(0, 1)[:, None], rays_d.flatten(0, 1)[:, None])
         cycle_rgb = cycle["images_rgb"][:, 0].float()  # [B*K,3,R,R]
         cycle_mask = cycle["images_weight"][:, 0].float()
         target = batch["rgb"].repeat_interleave(k, dim=0).to(self.device)
@@ -111,7 +109,11 @@ class CycleScorer:
             reference = batch["rgb_input"].repeat_interleave(k, dim=0)
             per_view["clip_similarity"] = clip_similarity(self.clip, novel_rgb.float(), reference)
         means = {key: v.reshape(b, k).double().mean(1).cpu() for key, v in per_view.items()}
-        return [
-            {key: (float(means[key][i]) if key in means else None) for key in SCORE_KEYS}
-            for i in range(b)
-        ]
+        return [{key: _finite(means, key, i) for key in SCORE_KEYS} for i in range(b)]
+
+
+def _finite(means: dict[str, torch.Tensor], key: str, index: int) -> float | None:
+    """The score as a float; None when it was not computed (no CLIP) or is not finite."""
+    if key not in means or not torch.isfinite(means[key][index]):
+        return None
+    return float(means[key][index])

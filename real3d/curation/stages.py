@@ -1,7 +1,8 @@
 """Per-image curation stages that need no model: read, foreground mask, geometric and quality
 filters, and the RGBA crop in the single-view training format (SPEC §7).
 
-Everything here works on one image and a plain-dict config, so it runs in worker processes.
+Everything here works on one image and a plain-dict config, so it runs in worker processes;
+it needs numpy, scipy and PIL only (no torch: spawned workers start fast and stay small).
 Scores are plain floats; every rejection names its stage and a short reason.
 """
 
@@ -17,9 +18,7 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 import scipy.ndimage as ndi
-import torch
 
-from real3d.data.image_ops import crop_box, mask_bbox, square_box_around
 from real3d.errors import Real3DError
 from real3d.inference.background import BackgroundRemover, has_transparency
 from real3d.io import atomic_path
@@ -72,15 +71,11 @@ def read_photo(path: str | Path) -> PIL.Image.Image:
     with PIL.Image.open(path) as image:
         image.load()
         image = PIL.ImageOps.exif_transpose(image)
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-            image.mode == "P" and "transparency" in image.info
-        )
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
         return image.convert("RGBA" if has_alpha else "RGB")
 
 
-def foreground_alpha(
-    image: PIL.Image.Image, mask_path: str | None, cfg: dict
-) -> tuple[np.ndarray, str]:
+def foreground_alpha(image: PIL.Image.Image, mask_path: str | None, cfg: dict) -> tuple[np.ndarray, str]:
     """Soft object mask [H,W] uint8 and where it came from: a mask file, the alpha channel, rembg."""
     if mask_path is not None:
         try:
@@ -112,6 +107,12 @@ def foreground_alpha(
 # ----------------------------------------------------------------------------- filters
 
 
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Box (x0, y0, x1, y1), exclusive ends, of a non-empty boolean mask [H,W]."""
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def _check(scores: dict, value_key: str, limit: float | None, low: bool, stage: str, reason: str):
     """Reject when scores[value_key] is below (`low`) or above the limit; None disables it."""
     if limit is None:
@@ -137,7 +138,7 @@ def clean_mask(alpha: np.ndarray, threshold: int, cfg: dict) -> tuple[np.ndarray
     keep = sizes >= cfg["speck_fraction"] * largest
     mask = keep[labels - 1] & binary
     h, w = mask.shape
-    x0, y0, x1, y1 = mask_bbox(torch.from_numpy(mask))
+    x0, y0, x1, y1 = _bbox(mask)
     bw, bh = x1 - x0, y1 - y0
     m = cfg["border_margin_px"]
     ring = np.zeros_like(mask)
@@ -159,9 +160,7 @@ def check_geometry(scores: dict, cfg: dict) -> None:
     _check(scores, "area_fraction", cfg["min_area_fraction"], True, "geometry", "area_too_small")
     _check(scores, "area_fraction", cfg["max_area_fraction"], False, "geometry", "area_too_large")
     _check(scores, "border_fraction", cfg["max_border_fraction"], False, "geometry", "truncated")
-    _check(
-        scores, "dominant_fraction", cfg["min_dominant_fraction"], True, "geometry", "multiple_objects"
-    )
+    _check(scores, "dominant_fraction", cfg["min_dominant_fraction"], True, "geometry", "multiple_objects")
     _check(scores, "aspect_ratio", cfg["max_aspect_ratio"], False, "geometry", "aspect_ratio")
 
 
@@ -171,7 +170,7 @@ def quality_scores(rgb: np.ndarray, mask: np.ndarray, cfg: dict) -> dict:
     The object's box is resized so its longest side is `analysis_size` px: the blur score then
     measures sharpness at roughly the scale the model sees, whatever the photo's resolution.
     """
-    x0, y0, x1, y1 = mask_bbox(torch.from_numpy(mask))
+    x0, y0, x1, y1 = _bbox(mask)
     scale = cfg["analysis_size"] / max(x1 - x0, y1 - y0)
     size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
     grey = PIL.Image.fromarray(rgb[y0:y1, x0:x1]).convert("L").resize(size, PIL.Image.BILINEAR)
@@ -207,10 +206,12 @@ def object_crop(rgb: np.ndarray, alpha: np.ndarray, mask: np.ndarray, cfg: dict)
     Alpha is the soft mask with specks removed; the loader later pads around the crop's centre.
     """
     alpha = np.where(ndi.binary_dilation(mask, iterations=2), alpha, 0).astype(np.uint8)
-    box = square_box_around(mask_bbox(torch.from_numpy(mask)), 1.0 + 2.0 * cfg["margin"])
-    rgb_t = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
-    crop = torch.cat([crop_box(rgb_t, box, 255), crop_box(torch.from_numpy(alpha)[None], box, 0)])
-    image = PIL.Image.fromarray(crop.permute(1, 2, 0).numpy(), mode="RGBA")
+    x0, y0, x1, y1 = _bbox(mask)
+    side = max(1, round(max(x1 - x0, y1 - y0) * (1.0 + 2.0 * cfg["margin"])))
+    left = math.floor(0.5 * (x0 + x1 - side) + 0.5)
+    top = math.floor(0.5 * (y0 + y1 - side) + 0.5)
+    rgba = PIL.Image.fromarray(np.dstack([rgb, alpha]))  # RGBA
+    image = rgba.crop((left, top, left + side, top + side))  # outside the photo: (0, 0, 0, 0)
     max_size = cfg.get("max_size")
     if max_size and image.width > max_size:
         image = image.resize((max_size, max_size), PIL.Image.LANCZOS)
@@ -259,11 +260,7 @@ def process_image(task: Task, cfg: dict, output_dir: str) -> Result:
             crop.save(tmp, format="PNG")
         result.passed = True
     except Rejected as rejection:
-        result.stage, result.reason, result.detail = (
-            rejection.stage,
-            rejection.reason,
-            rejection.detail,
-        )
+        result.stage, result.reason, result.detail = rejection.stage, rejection.reason, rejection.detail
     except Real3DError:
         raise
     except Exception as exc:  # noqa: BLE001 - logged and counted by the caller
