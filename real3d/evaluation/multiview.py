@@ -8,6 +8,7 @@ LightningModule's validation) that iterate themselves.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Callable, Iterator
 
@@ -20,6 +21,7 @@ from real3d.geometry import rays_from_c2w
 from real3d.metrics import lpips_distance, psnr, ssim
 
 METRICS = ("psnr", "ssim", "lpips")
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -39,29 +41,31 @@ def renderer_settings(model: nn.Module, num_samples_per_ray: int | None, chunk_s
         model.train(saved[2])
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's parameters."""
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def reconstruct(model: nn.Module, image_input: torch.Tensor) -> torch.Tensor:
     """Scene code [1,3,C,Hp,Wp] of one input image [3,H,W] in [0,1] (grey background)."""
     size = int(model.cfg.cond_image_size)
     image = image_ops.resize_image(image_input.float(), size)
-    return model.image_to_scene_codes(image[None, None].to(model.device))
+    return model.image_to_scene_codes(image[None, None].to(model_device(model)))
 
 
 @torch.no_grad()
 def render_views(
     model: nn.Module, scene_codes: torch.Tensor, c2w: torch.Tensor, focal_px: torch.Tensor, size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Render cameras c2w [N,4,4] (focal in pixels [N]) at size² one view at a time.
+    """Render cameras c2w [N,4,4] (focal in pixels [N]) of one scene code at size².
 
-    Returns rgb [N,3,size,size] and opacity [N,1,size,size] on the model's device.
+    Returns rgb [N,3,size,size] (clamped to [0,1]) and opacity [N,1,size,size], float32, on the
+    model's device. All views go to the renderer in one call (its chunking bounds the memory).
     """
-    rgbs, opacities = [], []
-    for i in range(c2w.shape[0]):
-        rays_o, rays_d = rays_from_c2w(c2w[i : i + 1].to(model.device), focal_px[i : i + 1], size, size)
-        out = model.render_scene_codes(scene_codes, rays_o[None], rays_d[None])
-        rgbs.append(out["images_rgb"][0].float())
-        opacities.append(out["images_weight"][0].float())
-    return torch.cat(rgbs).clamp(0.0, 1.0), torch.cat(opacities)
+    rays_o, rays_d = rays_from_c2w(c2w.to(model_device(model)), focal_px, size, size)
+    out = model.render_scene_codes(scene_codes, rays_o[None], rays_d[None])
+    return out["images_rgb"][0].float().clamp(0.0, 1.0), out["images_weight"][0].float()
 
 
 @torch.no_grad()
@@ -74,7 +78,8 @@ def evaluate_object(
     """Scores of one sample: per-view PSNR/SSIM(/LPIPS) lists and their all/novel-view means.
 
     Returns (record, prediction [N,3,s,s], ground truth [N,3,s,s]) with s = render_size; view 0
-    is the input view.
+    is the input view. `sample` is one unbatched dataset item: in a LightningModule, load the
+    evaluation set with `DataLoader(dataset, batch_size=None)` and skip items with a "skipped" key.
     """
     scene_codes = reconstruct(model, sample["image_input"])
     focal_px = sample["focal_norm"].float() * render_size
@@ -143,6 +148,7 @@ def evaluate_multiview(
             if index >= total:
                 break
             if "skipped" in sample:
+                log.warning("skipping %s: %s", sample["name"], sample["skipped"])
                 skipped.append({"name": sample["name"], "reason": sample["skipped"]})
                 continue
             record, pred, target = evaluate_object(model, sample, render_size, lpips_model)

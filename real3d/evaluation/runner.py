@@ -1,0 +1,169 @@
+"""What `scripts/eval_mv.py` and `scripts/eval_sv.py` run: build the parts from the config,
+evaluate, write metrics.json, metrics.csv, side-by-side images and optional 360° videos."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from real3d.evaluation import outputs
+from real3d.evaluation.multiview import evaluate_multiview, reconstruct
+from real3d.evaluation.singleview import evaluate_singleview, list_wild_items, render_orbit
+
+log = logging.getLogger(__name__)
+
+
+def load_model(cfg: DictConfig):
+    """(model on its device in eval mode, checkpoint path) from `cfg.checkpoint` and `cfg.device`."""
+    from real3d.inference.pipeline import pick_device, resolve_model_folder
+    from real3d.models import LRM
+
+    folder, weight_name = resolve_model_folder(cfg.checkpoint.dir, cfg.checkpoint.weight_name)
+    device = pick_device(str(cfg.device))
+    model = LRM.from_pretrained(folder, weight_name=weight_name).to(device).eval()
+    log.info("model %s on %s", folder / weight_name, device)
+    return model, folder / weight_name
+
+
+def _lpips(cfg: DictConfig, device: torch.device):
+    from real3d.pretrained import build_lpips
+
+    return build_lpips(cfg.lpips_weights, allow_random=bool(cfg.get("lpips_allow_random", False)), device=device)
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def run_multiview(cfg: DictConfig) -> dict:
+    """Multi-view evaluation of one dataset; returns the result written to metrics.json."""
+    from hydra.utils import instantiate
+
+    out_dir = Path(cfg.output_dir)
+    model, checkpoint = load_model(cfg)
+    dataset = instantiate(
+        cfg.dataset, cond_image_size=int(model.cfg.cond_image_size), camera_distance=float(cfg.camera_distance)
+    )
+    lpips_model = _lpips(cfg, _device(model))
+    vis = cfg.visuals
+
+    def on_object(index: int, sample: dict, record: dict, pred: torch.Tensor, target: torch.Tensor) -> None:
+        stem = f"{index:04d}_{record['name'].replace('/', '_')}"
+        if index < int(vis.num_side_by_side):
+            image = outputs.side_by_side(sample["image_input"], pred, target)
+            outputs.save_png(image, out_dir / "side_by_side" / f"{stem}.png")
+        if vis.vis360:
+            codes = reconstruct(model, sample["image_input"])
+            frames = render_orbit(
+                model, codes, int(vis.vis360_views), int(vis.vis360_size), 0.0, float(cfg.camera_distance)
+            )
+            outputs.save_orbit_video(frames, out_dir / "videos" / f"{stem}.mp4")
+
+    result = evaluate_multiview(
+        model,
+        dataset,
+        render_size=int(cfg.render_size),
+        lpips_model=lpips_model,
+        num_samples_per_ray=cfg.num_samples_per_ray,
+        chunk_size=cfg.chunk_size,
+        num_workers=int(cfg.num_workers),
+        max_objects=cfg.max_objects,
+        on_object=on_object,
+        progress=bool(cfg.progress),
+        desc=f"eval {cfg.dataset_name}",
+    )
+    result = {"dataset": str(cfg.dataset_name), "num_listed": len(dataset), **result}
+    outputs.write_metrics_json(out_dir / "metrics.json", result, OmegaConf.to_container(cfg, resolve=True), checkpoint)
+    columns = [f"{g}.{m}" for g in ("all_views", "novel_views") for m in ("psnr", "ssim", "lpips")]
+    outputs.write_objects_csv(out_dir / "metrics.csv", result["objects"], columns)
+    log.info(
+        "%s: %d objects (%d skipped); all views %s; novel views %s -> %s",
+        cfg.dataset_name,
+        result["num_objects"],
+        result["num_skipped"],
+        _fmt(result["all_views"]),
+        _fmt(result["novel_views"]),
+        out_dir / "metrics.json",
+    )
+    return result
+
+
+def run_singleview(cfg: DictConfig) -> dict:
+    """Single-view (orbit + self-consistency) evaluation; returns the result written to metrics.json."""
+    from real3d.pretrained import build_clip, build_inception
+
+    out_dir = Path(cfg.output_dir)
+    d = cfg.dataset
+    items = list_wild_items(
+        root=d.root,
+        split_file=d.split_file,
+        split=d.split,
+        every_nth=d.every_nth,
+        folder=d.folder,
+        mask_dir=d.mask_dir,
+        manifest=d.manifest,
+        max_items=cfg.max_objects,
+    )
+    model, checkpoint = load_model(cfg)
+    device = _device(model)
+    lpips_model = _lpips(cfg, device)
+    clip = build_clip(cfg.clip.weights, cfg.clip.config, allow_random=bool(cfg.clip.allow_random), device=device)
+    inception = None
+    if cfg.fid.enabled:
+        inception = build_inception(cfg.fid.weights, allow_random=bool(cfg.fid.allow_random), device=device)
+    vis = cfg.visuals
+
+    def on_object(index: int, record: dict, reference, orbit, cycles) -> None:
+        stem = f"{index:04d}_{Path(record['name']).with_suffix('').as_posix().replace('/', '_')}"
+        if index < int(vis.num_side_by_side):
+            views = orbit[:: max(1, len(orbit) // 6)]
+            outputs.save_png(outputs.side_by_side(reference, views), out_dir / "side_by_side" / f"{stem}.png")
+            if cycles is not None:
+                image = outputs.side_by_side(reference, cycles)
+                outputs.save_png(image, out_dir / "side_by_side" / f"{stem}_consistency.png")
+        if vis.vis360:
+            outputs.save_orbit_video(orbit, out_dir / "videos" / f"{stem}.mp4")
+
+    o = cfg.orbit
+    result = evaluate_singleview(
+        model,
+        items,
+        clip,
+        lpips_model,
+        inception,
+        image_size=int(d.image_size),
+        n_views=int(o.n_views),
+        render_size=int(o.render_size),
+        elevation_deg=float(o.elevation_deg),
+        distance=float(o.distance),
+        fovy_deg=float(o.fovy_deg),
+        consistency=bool(cfg.consistency.enabled),
+        consistency_size=int(cfg.consistency.render_size),
+        fid_min_images=int(cfg.fid.min_images),
+        num_samples_per_ray=cfg.num_samples_per_ray,
+        chunk_size=cfg.chunk_size,
+        on_object=on_object,
+        progress=bool(cfg.progress),
+    )
+    result = {"dataset": "wild", "num_listed": len(items), **result}
+    outputs.write_metrics_json(out_dir / "metrics.json", result, OmegaConf.to_container(cfg, resolve=True), checkpoint)
+    columns = ["clip", "lpips", *(f"consistency.{k}" for k in ("psnr", "ssim", "lpips", "clip"))]
+    outputs.write_objects_csv(out_dir / "metrics.csv", result["objects"], columns)
+    log.info(
+        "single-view: %d images (%d skipped); orbit CLIP %.4f LPIPS %.4f; FID %s; consistency %s -> %s",
+        result["num_objects"],
+        result["num_skipped"],
+        result["orbit"].get("clip", float("nan")),
+        result["orbit"].get("lpips", float("nan")),
+        result["fid"],
+        _fmt(result.get("consistency", {})),
+        out_dir / "metrics.json",
+    )
+    return result
+
+
+def _fmt(metrics: dict) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) or "-"

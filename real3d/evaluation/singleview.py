@@ -1,0 +1,251 @@
+"""Single-view evaluation in the wild (SPEC §8): no ground-truth views.
+
+- 360° orbit: `n_views` views at elevation 0, distance 3.0, vertical fov 40°; CLIP ViT-B/16 cosine
+  similarity and LPIPS-VGG of each view to the input (per view index and mean over the novel
+  views), FID (Inception pool features) between the novel views and the inputs when enough
+  images are given.
+- Self-consistency: 13 poses (azimuth 0, ±30°, ±60° at elevation 0; ±30°, ±60° at elevations 30°
+  and 60°) rendered with fov 0.691150367; each render is composited on grey (opacity > 0.5),
+  reconstructed again and rendered through the cycle camera I·N⁻¹·I; PSNR, SSIM, LPIPS and CLIP
+  similarity of those 12 cycle renders (input pose excluded) against the input.
+
+Inputs: RGBA crops (mask = alpha > 225) or images with separate masks, padded to a square around
+the image centre by 1.7, resized to 512; the model input is composited on grey, the reference
+image for the metrics on white.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from real3d.data import image_ops
+from real3d.data.base import DEFAULT_FOV_RAD
+from real3d.data.wild import EVAL_PAD, WILD_ALPHA_THRESHOLD, load_wild_crop
+from real3d.errors import Real3DError
+from real3d.evaluation.multiview import reconstruct, render_views, renderer_settings
+from real3d.geometry import cycle_camera, fov_to_focal, spherical_c2w
+from real3d.metrics import clip_similarity, fid_from_features, lpips_distance, psnr, ssim
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+MASK_THRESHOLD = 127  # separate 8-bit masks: foreground above this
+
+
+def consistency_poses() -> tuple[torch.Tensor, torch.Tensor]:
+    """(azimuth_deg, elevation_deg) [13] of the self-consistency protocol; pose 0 is the input."""
+    azimuth = [0.0, 30.0, -30.0, 60.0, -60.0] + [30.0, -30.0, 60.0, -60.0] * 2
+    elevation = [0.0] * 5 + [30.0] * 4 + [60.0] * 4
+    return torch.tensor(azimuth), torch.tensor(elevation)
+
+
+@dataclass
+class WildItem:
+    name: str
+    image_path: Path
+    mask_path: Path | None = None
+
+
+def list_wild_items(
+    root: str | os.PathLike | None = None,
+    split_file: str | os.PathLike | None = "singleview.json.gz",
+    split: str = "test",
+    every_nth: int = 10,
+    folder: str | os.PathLike | None = None,
+    mask_dir: str | os.PathLike | None = None,
+    manifest: str | os.PathLike | None = None,
+    max_items: int | None = None,
+) -> list[WildItem]:
+    """The images to evaluate: every image under `folder` (masks from `mask_dir/<relative
+    stem>.png` when given), or the kept `split` records of a curated `manifest`, or every
+    `every_nth` entry of `split` in `split_file` under `root` (the published protocol)."""
+    from real3d.data.splits import load_split, manifest_items, read_manifest, resolve_item
+
+    if folder is not None:
+        base = Path(folder)
+        if not base.is_dir():
+            raise Real3DError(f"image folder not found: {base}")
+        paths = sorted(p for p in base.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        items = [
+            WildItem(
+                p.relative_to(base).as_posix(),
+                p,
+                Path(mask_dir) / p.relative_to(base).with_suffix(".png") if mask_dir is not None else None,
+            )
+            for p in paths
+        ]
+    else:
+        if manifest is not None:
+            manifest = Path(manifest)
+            base = Path(root) if root is not None else manifest.parent
+            names = manifest_items(read_manifest(manifest), split)
+        else:
+            if root is None:
+                raise Real3DError("give the wild-image root (dataset.root), an image folder or a manifest")
+            base = Path(root)
+            names = [str(n) for n in load_split(split_file, split)][:: max(1, int(every_nth))]
+        items = [WildItem(n, resolve_item(base, n)) for n in names]
+    if max_items is not None:
+        items = items[: int(max_items)]
+    if not items:
+        raise Real3DError("no images to evaluate")
+    return items
+
+
+def load_wild_item(
+    item: WildItem, image_size: int = 512, pad_factor: float = EVAL_PAD
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Square rgb [3,S,S] and binary mask [1,S,S] (white / 0 outside) of one item."""
+    if item.mask_path is None:
+        try:
+            return load_wild_crop(item.image_path, pad_factor, image_size, WILD_ALPHA_THRESHOLD)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; give an RGBA image or a mask folder") from exc
+    rgb = image_ops.to_float(image_ops.read_image_uint8(item.image_path, "RGB"))
+    mask_u8 = image_ops.read_image_uint8(item.mask_path, "L")
+    if mask_u8.shape[-2:] != rgb.shape[-2:]:
+        mask_u8 = image_ops.resize_mask(mask_u8, tuple(rgb.shape[-2:]))
+    mask = image_ops.binarize(mask_u8, MASK_THRESHOLD)
+    rgb = image_ops.pad_to_square(rgb, pad_factor, image_ops.WHITE)
+    mask = image_ops.pad_to_square(mask, pad_factor, 0.0)
+    return image_ops.resize_image(rgb, image_size), image_ops.resize_mask(mask, image_size)
+
+
+@torch.no_grad()
+def render_orbit(
+    model: nn.Module,
+    scene_codes: torch.Tensor,
+    n_views: int,
+    size: int,
+    elevation_deg: float = 0.0,
+    distance: float = 3.0,
+    fovy_deg: float = 40.0,
+) -> torch.Tensor:
+    """Orbit views [n,3,size,size], azimuth 0 (the input pose) first, evenly spaced."""
+    azimuth = torch.linspace(0.0, 360.0, n_views + 1)[:n_views]
+    c2w = spherical_c2w(azimuth, elevation_deg, distance)
+    focal = torch.full((n_views,), float(fov_to_focal(math.radians(fovy_deg), size)))
+    rgb, _ = render_views(model, scene_codes, c2w, focal, size)
+    return rgb
+
+
+@torch.no_grad()
+def cycle_renders(
+    model: nn.Module, scene_codes: torch.Tensor, size: int, distance: float = 3.0, fov_rad: float = DEFAULT_FOV_RAD
+) -> torch.Tensor:
+    """The 12 cycle renders [12,3,size,size] of the self-consistency protocol (see module doc)."""
+    azimuth, elevation = consistency_poses()
+    poses = spherical_c2w(azimuth, elevation, distance)
+    focal = torch.full((len(poses),), float(fov_to_focal(fov_rad, size)))
+    rgb, opacity = render_views(model, scene_codes, poses, focal, size)
+    cycles = []
+    for i in range(1, len(poses)):
+        new_input = image_ops.composite(rgb[i], (opacity[i] > 0.5).float(), image_ops.GREY)
+        codes = reconstruct(model, new_input)
+        camera = cycle_camera(poses[0], poses[i])[None]
+        cycles.append(render_views(model, codes, camera, focal[:1], size)[0])
+    return torch.cat(cycles)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values)) if values else math.nan
+
+
+@torch.no_grad()
+def evaluate_singleview(
+    model: nn.Module,
+    items: Sequence[WildItem],
+    clip_encoder: nn.Module | None,
+    lpips_model: nn.Module | None,
+    inception: nn.Module | None = None,
+    image_size: int = 512,
+    n_views: int = 30,
+    render_size: int = 512,
+    elevation_deg: float = 0.0,
+    distance: float = 3.0,
+    fovy_deg: float = 40.0,
+    consistency: bool = True,
+    consistency_size: int = 512,
+    fid_min_images: int = 10,
+    num_samples_per_ray: int | None = None,
+    chunk_size: int | None = None,
+    on_object: Callable[[int, dict, torch.Tensor, torch.Tensor, torch.Tensor | None], None] | None = None,
+    progress: bool = False,
+) -> dict:
+    """Run both single-view protocols on `items`; bad images are skipped with their reason.
+
+    `on_object(i, record, reference, orbit, cycles)` is called per evaluated image (visuals).
+    """
+    records, skipped = [], []
+    features_inputs, features_novel = [], []
+    iterator = items
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(items, desc="single-view eval", dynamic_ncols=True)
+    with renderer_settings(model, num_samples_per_ray, chunk_size):
+        for index, item in enumerate(iterator):
+            try:
+                rgb, mask = load_wild_item(item, image_size)
+                if not bool((mask > 0).any()):
+                    raise ValueError("empty mask")
+            except Exception as exc:  # noqa: BLE001 - one bad image must not stop the evaluation
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning("skipping %s: %s", item.name, reason)
+                skipped.append({"name": item.name, "reason": reason})
+                continue
+            reference = image_ops.composite(rgb, mask, image_ops.WHITE)
+            codes = reconstruct(model, image_ops.composite(rgb, mask, image_ops.GREY))
+            orbit = render_orbit(model, codes, n_views, render_size, elevation_deg, distance, fovy_deg).cpu()
+            reference_r = image_ops.resize_image(reference, render_size)
+            record: dict = {"name": item.name}
+            if clip_encoder is not None:
+                record["clip"] = clip_similarity(clip_encoder, orbit, reference_r).tolist()
+            if lpips_model is not None:
+                record["lpips"] = lpips_distance(lpips_model, orbit, reference_r.expand_as(orbit)).tolist()
+            if inception is not None:
+                device = next(inception.parameters()).device
+                features_inputs.append(inception(reference[None].to(device)).cpu())
+                features_novel.append(inception(orbit[1:].to(device)).cpu())
+            cycles = None
+            if consistency:
+                cycles = cycle_renders(model, codes, consistency_size, distance).cpu()
+                target = image_ops.resize_image(reference, consistency_size).expand_as(cycles)
+                cons = {"psnr": psnr(cycles, target).tolist(), "ssim": ssim(cycles, target).tolist()}
+                if lpips_model is not None:
+                    cons["lpips"] = lpips_distance(lpips_model, cycles, target).tolist()
+                if clip_encoder is not None:
+                    cons["clip"] = clip_similarity(clip_encoder, cycles, target[:1]).tolist()
+                record["consistency"] = cons
+            records.append(record)
+            if on_object is not None:
+                on_object(index, record, reference, orbit, cycles)
+
+    azimuth = torch.linspace(0.0, 360.0, n_views + 1)[:n_views].tolist()
+    orbit_summary: dict = {"azimuth_deg": azimuth}
+    for key in ("clip", "lpips"):
+        if records and key in records[0]:
+            per_view = [_mean([r[key][v] for r in records]) for v in range(n_views)]
+            orbit_summary[f"{key}_per_view"] = per_view
+            orbit_summary[key] = _mean(per_view[1:])  # novel views (azimuth 0 is the input pose)
+            orbit_summary[f"{key}_all_views"] = _mean(per_view)
+    result: dict = {"orbit": orbit_summary}
+    if consistency and records:
+        result["consistency"] = {
+            k: _mean([_mean(r["consistency"][k]) for r in records]) for k in records[0]["consistency"]
+        }
+    result["fid"] = None
+    if inception is not None and len(features_inputs) >= max(2, fid_min_images):
+        result["fid"] = fid_from_features(torch.cat(features_novel), torch.cat(features_inputs))
+    elif inception is not None:
+        log.info("FID skipped: %d images, at least %d needed", len(features_inputs), max(2, fid_min_images))
+    result.update(num_objects=len(records), num_skipped=len(skipped), objects=records, skipped=skipped)
+    return result

@@ -1,0 +1,33 @@
+"""Multi-view evaluation against ground-truth views (CO3D, MVImgNet, OmniObject3D).
+
+    python scripts/eval_mv.py --config-name eval_mv_co3d dataset.root=/data/co3d [visuals.vis360=true]
+
+Writes metrics.json, metrics.csv, side_by_side/ and videos/ under output_dir (config/eval/).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+
+from real3d.errors import Real3DError  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="../config/eval", config_name="eval_mv_co3d")
+def main(cfg: DictConfig) -> None:
+    from real3d.evaluation.runner import run_multiview
+
+    try:
+        run_multiview(cfg)
+    except Real3DError as exc:
+        print(f"eval_mv: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

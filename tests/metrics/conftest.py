@@ -1,0 +1,19 @@
+"""Random-weight LPIPS and CLIP for the metric tests (whatever is installed locally)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from real3d.pretrained import build_clip, build_lpips
+
+
+@pytest.fixture(scope="session")
+def lpips_random():
+    return build_lpips(weights_path="__absent__.pth", allow_random=True)
+
+
+@pytest.fixture(scope="session")
+def clip_random():
+    return build_clip(config=Path(__file__).resolve().parents[1] / "fixtures" / "clip-tiny.json", allow_random=True)
