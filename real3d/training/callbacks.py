@@ -27,9 +27,9 @@ class PeriodicCheckpoint(Callback):
     def _save(self, trainer: pl.Trainer, iteration: int) -> None:
         if self._saved_at == iteration:
             return
-        trainer.save_checkpoint(self.dirpath / "last.ckpt")
+        trainer.save_checkpoint(self.dirpath / "last.ckpt", weights_only=False)
         if self.keep_history:
-            trainer.save_checkpoint(self.dirpath / f"iter_{iteration:07d}.ckpt")
+            trainer.save_checkpoint(self.dirpath / f"iter_{iteration:07d}.ckpt", weights_only=False)
         self._saved_at = iteration
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001

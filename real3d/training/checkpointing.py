@@ -48,7 +48,9 @@ def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return checkpoint
 
 
-def export_pretrained(checkpoint_path: str | os.PathLike, output_dir: str | os.PathLike) -> Path:
+def export_pretrained(
+    checkpoint_path: str | os.PathLike, output_dir: str | os.PathLike, weight_name: str = "model.ckpt"
+) -> Path:
     """Write a training checkpoint's model in the published layout (config.yaml + model.ckpt).
 
     The result loads with `LRM.from_pretrained(output_dir)`, `run.sh` and the original TripoSR
@@ -67,10 +69,8 @@ def export_pretrained(checkpoint_path: str | os.PathLike, output_dir: str | os.P
         with atomic_path(output_dir / vit_name / "config.json") as tmp:
             vit_config.to_json_file(str(tmp))
     net = LRM.from_config(model_config, base_dir=output_dir)
-    state_dict = {
-        k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)
-    }
+    state_dict = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
     net.load_state_dict(state_dict, strict=True)
-    net.save_pretrained(output_dir)
+    net.save_pretrained(output_dir, weight_name=weight_name)
     log.info("exported %s to %s", checkpoint_path, output_dir)
     return output_dir

@@ -25,11 +25,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
+from real3d.data.image_ops import resize_image, resize_mask
 from real3d.errors import Real3DError
+from real3d.evaluation.multiview import evaluate_object
 from real3d.geometry import fov_to_focal, rays_from_c2w
 from real3d.geometry.sampling import curriculum_max_deg, sample_single_view_cameras
 from real3d.losses import clip_semantic_loss, grey_composite, reconstruction_losses, weighted_sum
@@ -136,6 +137,7 @@ class Real3DModule(pl.LightningModule):
         lpips_net: nn.Module | None = None,
         clip_encoder: nn.Module | None = None,
         output_dir: str | None = None,
+        val_render_size: int = 224,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -146,6 +148,7 @@ class Real3DModule(pl.LightningModule):
         self.optim_cfg = _dataclass(OptimizerConfig, optimizer)
         self.vis_cfg = _dataclass(VisualizationConfig, visualization)
         self.output_dir = Path(output_dir) if output_dir else None
+        self.val_render_size = val_render_size
         # Frozen networks: plain attributes, not submodules (no state dict, no DDP, no optimizer).
         object.__setattr__(self, "lpips_net", lpips_net)
         object.__setattr__(self, "clip_encoder", clip_encoder)
@@ -158,6 +161,8 @@ class Real3DModule(pl.LightningModule):
             raise Real3DError("single_view.n_views must be >= 2 for the CLIP and cycle losses")
         self._no_decay = no_decay_names(net)  # before any sharding wrapper changes shapes
         self.iteration = 0  # training iterations (batches) done; saved in checkpoints
+        self.replaced_batches = 0  # entirely bad batches replaced by the last good one
+        self._last_good: dict[str, dict] = {}
         self.save_hyperparameters(
             {
                 "loss_weights": dataclasses.asdict(self.loss_weights),
@@ -208,10 +213,7 @@ class Real3DModule(pl.LightningModule):
 
     def _model_input(self, images: torch.Tensor) -> torch.Tensor:
         """[B,3,S,S] in [0,1] -> the model's input [B,1,3,s,s] at its conditioning size."""
-        size = int(self.net.cfg.cond_image_size)
-        if images.shape[-1] != size or images.shape[-2] != size:
-            images = F.interpolate(images, (size, size), mode="bilinear", align_corners=False, antialias=True)
-        return images[:, None]
+        return resize_image(images, int(self.net.cfg.cond_image_size))[:, None]
 
     def _generator(self) -> torch.Generator:
         seed = hash((self.training_cfg.seed, self.iteration, self.global_rank)) & 0x7FFF_FFFF_FFFF
@@ -227,21 +229,11 @@ class Real3DModule(pl.LightningModule):
         (az0, az1), (el0, el1) = self.sv_cfg.curriculum_azimuth_deg, self.sv_cfg.curriculum_elevation_deg
         return az0, curriculum_max_deg(self.progress, az0, az1), el0, curriculum_max_deg(self.progress, el0, el1)
 
-    @staticmethod
-    def _resize(images: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-        if images.shape[-1] == size and images.shape[-2] == size:
-            return images
-        if mode == "nearest":
-            return F.interpolate(images, (size, size), mode="nearest")
-        return F.interpolate(images, (size, size), mode="bilinear", align_corners=False)
-
     def _rays(self, c2w: torch.Tensor, fov_rad: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rays [B,V,size,size,3] for cameras c2w [B,V,4,4] with per-sample vertical fov [B]."""
         batch, views = c2w.shape[:2]
         focal = fov_to_focal(fov_rad.float(), size).to(c2w.device)  # [B]
-        rays_o, rays_d = rays_from_c2w(
-            c2w.reshape(batch * views, 4, 4), focal.repeat_interleave(views), size, size
-        )
+        rays_o, rays_d = rays_from_c2w(c2w.reshape(batch * views, 4, 4), focal.repeat_interleave(views), size, size)
         return rays_o.reshape(batch, views, size, size, 3), rays_d.reshape(batch, views, size, size, 3)
 
     # ------------------------------------------------------------------ the three passes
@@ -297,9 +289,7 @@ class Real3DModule(pl.LightningModule):
         if "mask_sv" in weights:
             terms["mask_sv"] = recon["mask"]
         if "clip_novel" in weights:
-            terms["clip_novel"] = clip_semantic_loss(
-                self._frozen(self.clip_encoder), rgb[:, 1:], targets["rgb"][:, 0]
-            )
+            terms["clip_novel"] = clip_semantic_loss(self._frozen(self.clip_encoder), rgb[:, 1:], targets["rgb"][:, 0])
         return terms, render
 
     def cycle_pass(
@@ -317,10 +307,12 @@ class Real3DModule(pl.LightningModule):
             else:
                 novel = {k: v[:, -1:] for k, v in sv_render.items()}
             new_input = grey_composite(
-                novel["images_rgb"][:, 0].float(), novel["images_weight"][:, 0].float(),
-                cfg.opacity_threshold, cfg.background,
+                novel["images_rgb"][:, 0].float(),
+                novel["images_weight"][:, 0].float(),
+                cfg.opacity_threshold,
+                cfg.background,
             )
-            new_input = self._resize(new_input, input_size, "bilinear")
+            new_input = resize_image(new_input, input_size)
         rays_o, rays_d = self._rays(cams["c2w_cycle"], batch["fov_rad"], cfg.render_size)
         render = self.net(self._model_input(new_input), rays_o, rays_d)
         terms = reconstruction_losses(
@@ -336,19 +328,36 @@ class Real3DModule(pl.LightningModule):
     # ------------------------------------------------------------------ training
 
     @staticmethod
-    def split_batch(batch: dict) -> tuple[dict | None, dict | None]:
+    def split_batch(batch: dict | None) -> tuple[dict | None, dict | None]:
         """(multi-view, single-view) parts of a combined {"mv", "sv"} batch or of a single one."""
+        if batch is None:
+            return None, None
         if "mv" in batch or "sv" in batch:
             return batch.get("mv"), batch.get("sv")
         if "rays_o" in batch:
             return batch, None
         return None, batch
 
+    def _or_last_good(self, kind: str, part: dict | None) -> dict | None:
+        """`part`, or the last good batch of its kind when the loader gave None (all items bad).
+
+        Every rank must run the same passes (DDP reduces the gradients in each backward), so a
+        bad batch is replaced rather than skipped; only before any good batch is a pass skipped.
+        """
+        if part is not None:
+            self._last_good[kind] = part
+            return part
+        if kind in self._last_good:
+            log.warning("iteration %d: %s batch entirely bad, reusing the last good one", self.iteration, kind)
+            self.replaced_batches += 1
+        return self._last_good.get(kind)
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         start = time.perf_counter()
         optimizer = self.optimizers()
         accumulation = self.training_cfg.accumulation_steps
         mv, sv = self.split_batch(batch)
+        mv, sv = self._or_last_good("mv", mv), self._or_last_good("sv", sv)
         w = dataclasses.asdict(self.loss_weights)
         logged: dict[str, torch.Tensor] = {}
         vis: dict[str, torch.Tensor] = {}
@@ -364,7 +373,7 @@ class Real3DModule(pl.LightningModule):
         if mv is not None and self.loss_weights.active(MV_TERMS):
             terms, render = self.multiview_pass(mv)
             backward(terms)
-            vis.update(mv_input=mv["image_input"], mv_target=mv["rgb"], mv_render=render["images_rgb"])
+            vis.update(mv_input=mv["image_input"], mv_target=mv["rgb"], mv_render=render["images_rgb"].detach())
             del render, terms
 
         run_sv = bool(self.loss_weights.active(SV_TERMS))
@@ -373,21 +382,21 @@ class Real3DModule(pl.LightningModule):
             cams = self.sample_cameras(sv)
             size = self.sv_cfg.render_size
             targets = {
-                "rgb": self._resize(sv["rgb"], size, "bilinear")[:, None],  # [B,1,3,h,w]
-                "mask": self._resize(sv["mask"], size, "nearest")[:, None],
+                "rgb": resize_image(sv["rgb"], size)[:, None],  # [B,1,3,h,w]
+                "mask": resize_mask(sv["mask"], size)[:, None],
             }
             sv_render = None
             if run_sv or not self.sv_cfg.rerender:
                 terms, sv_render = self.single_view_pass(sv, cams, targets, with_grad=run_sv)
                 if terms:
                     backward(terms)
-                vis.update(sv_input=sv["image_input"], sv_render=sv_render["images_rgb"])
                 sv_render = {k: v.detach() for k, v in sv_render.items()}
+                vis.update(sv_input=sv["image_input"], sv_render=sv_render["images_rgb"])
                 del terms
             if run_cycle:
                 terms, render, new_input = self.cycle_pass(sv, cams, targets, sv_render)
                 backward(terms)
-                vis.update(cy_input=new_input, cy_render=render["images_rgb"], cy_target=targets["rgb"])
+                vis.update(cy_input=new_input, cy_render=render["images_rgb"].detach(), cy_target=targets["rgb"])
                 del render, terms
 
         stepped = (self.iteration + 1) % accumulation == 0
@@ -402,6 +411,10 @@ class Real3DModule(pl.LightningModule):
             optimizer.zero_grad(set_to_none=True)
             self.lr_schedulers().step()
 
+        if mv is None and sv is None:
+            log.warning("iteration %d: no usable batch, skipped", self.iteration)
+            self.iteration += 1
+            return None
         batch_size = (mv or sv)["image_input"].shape[0]
         scalars: dict[str, float] = {"train/lr": float(optimizer.param_groups[0]["lr"])}
         if self.sv_cfg.curriculum and run_cycle:
@@ -419,17 +432,31 @@ class Real3DModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ validation
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        """Multi-view PSNR of the rendered views (the best-checkpoint metric, `val/psnr`)."""
-        mv, _ = self.split_batch(batch)
-        if mv is None:
+    def validation_step(self, batch: dict | None, batch_idx: int) -> None:
+        """Multi-view PSNR of the rendered views, all views included (`val/psnr`, the best-checkpoint
+        metric). Takes the datamodule's multi-view batches (their rays), or unbatched items of an
+        evaluation set (`real3d.evaluation.multiview.evaluate_object`, rendered at 224²)."""
+        if batch is None or "skipped" in batch:
             return
-        render = self.net(self._model_input(mv["image_input"]), mv["rays_o"], mv["rays_d"])
-        pred = render["images_rgb"].float().clamp(0, 1)
-        per_view = psnr(pred.flatten(0, 1), mv["rgb"].float().flatten(0, 1))  # [B*N]
-        per_object = per_view.reshape(pred.shape[0], -1).mean(dim=1)
-        self.log("val/psnr", per_object.mean().to(self.device), on_epoch=True, sync_dist=True,
-                 batch_size=pred.shape[0], prog_bar=True)
+        if "focal_norm" in batch:  # an evaluation-set item (CO3D / MVImgNet / OmniObject3D layout)
+            record, _, _ = evaluate_object(self.net, batch, render_size=self.val_render_size)
+            per_object = torch.tensor([record["all_views"]["psnr"]])
+        else:
+            mv, _ = self.split_batch(batch)
+            if mv is None:
+                return
+            render = self.net(self._model_input(mv["image_input"]), mv["rays_o"], mv["rays_d"])
+            pred = render["images_rgb"].float().clamp(0, 1)
+            per_view = psnr(pred.flatten(0, 1), mv["rgb"].float().flatten(0, 1))  # [B*N]
+            per_object = per_view.reshape(pred.shape[0], -1).mean(dim=1)
+        self.log(
+            "val/psnr",
+            per_object.mean().to(self.device),
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=per_object.shape[0],
+            prog_bar=True,
+        )
 
     # ------------------------------------------------------------------ visualisation
 

@@ -30,11 +30,7 @@ def no_decay_names(model: nn.Module) -> set[str]:
 
     Call it on the unwrapped model: a sharded wrapper can change the parameters' shapes.
     """
-    return {
-        clean_name(name)
-        for name, param in model.named_parameters()
-        if param.ndim < 2 or name.endswith(".bias")
-    }
+    return {clean_name(name) for name, param in model.named_parameters() if param.ndim < 2 or name.endswith(".bias")}
 
 
 def parameter_groups(

@@ -34,11 +34,24 @@ def write_resolved_config(cfg: DictConfig, output_dir: Path) -> None:
     atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
 
+@rank_zero_only
+def ensure_synthetic_data(out_dir: str, sizes: dict, seed: int = 0) -> None:
+    """Write the generated datasets of a smoke run (scripts/make_synthetic_data.py) if missing."""
+    from real3d.data.synthetic import SetSizes, make_dataset
+
+    if (Path(out_dir) / "info.json").is_file():
+        return
+    log.info("writing synthetic data to %s", out_dir)
+    make_dataset(out_dir, SetSizes(**sizes), seed=seed)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the model; write the resolved config, logs, image grids, checkpoints and the export."""
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_resolved_config(cfg, output_dir)
+    if cfg.get("generate_data"):
+        ensure_synthetic_data(**cfg.generate_data)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
 
@@ -63,7 +76,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             best = trainer.checkpoint_callback.best_model_path
             source = Path(best) if best else source
         if source.is_file():
-            result["export_dir"] = str(export_pretrained(source, export.output_dir))
+            folder = export_pretrained(source, export.output_dir, export.get("weight_name", "model.ckpt"))
+            result["export_dir"] = str(folder)
         else:
             log.warning("no checkpoint at %s: nothing exported", source)
     return result

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Step 0 (optional): fine-tune TripoSR on the multi-view Objaverse renders at camera distance 3.0
+# with the multi-view losses only (config/experiment/mv_finetune.yaml); 8 GPUs, DDP, bf16.
+#
+# Needs: checkpoints/config.yaml + checkpoints/model.ckpt (released TripoSR weights),
+# checkpoints/pretrained/vgg16-397923af.pth and the multi-view data under data/. The run exports
+# its final model to <run>/export/ (config.yaml + model.ckpt); to start train_sv.sh from it:
+#   cp outputs/mv_finetune/runs/<run>/export/model.ckpt checkpoints/model_both.ckpt
+# Extra arguments are Hydra overrides (e.g. ckpt_path=... to resume, trainer.devices=1).
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+exec "$PYTHON" scripts/train.py experiment=mv_finetune "$@"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Real3D self-training, the published recipe (config/experiment/real3d_sv.yaml): one node, 8 GPUs,
+# DDP with a ZeRO-sharded AdamW, bf16. Lightning starts the 8 processes itself.
+#
+# Needs: checkpoints/config.yaml + checkpoints/model_both.ckpt (the step-0 model, see train.sh),
+# checkpoints/pretrained/{vgg16-397923af.pth,open_clip_vit_b16.bin}, and the data under data/
+# (or set data.*_root=...). Extra arguments are Hydra overrides, e.g.
+#   bash train_sv.sh ckpt_path=outputs/real3d_sv/runs/<run>/checkpoints/last.ckpt   # resume
+#   bash train_sv.sh trainer.devices=4 module.training.accumulation_steps=20       # 4 GPUs, same effective batch
+#
+# Multi-node: run the same command on every node under a launcher that sets the rendezvous
+# (Lightning reads it), with trainer.num_nodes=<N>:
+#   torchrun --nnodes=<N> --nproc-per-node=8 --rdzv-backend=c10d --rdzv-endpoint=<host>:29500 \
+#       scripts/train.py experiment=real3d_sv trainer.num_nodes=<N>
+#   # or SLURM: srun --nodes=<N> --ntasks-per-node=8 --gpus-per-node=8 \
+#   #     python scripts/train.py experiment=real3d_sv trainer.num_nodes=<N>
+# Keep the effective batch of the paper (80 = GPUs x 10 accumulation) by scaling
+# module.training.accumulation_steps with the number of GPUs if you like.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+exec "$PYTHON" scripts/train.py experiment=real3d_sv "$@"
