@@ -15,8 +15,9 @@ TINY_MODEL_DIR = FIXTURES / "parity" / "tiny"
 
 
 @pytest.fixture(autouse=True)
-def _few_threads() -> None:
-    torch.set_num_threads(2)
+def _one_thread() -> None:
+    """One torch thread: the test tensors are tiny, and extra threads mostly spin on a busy machine."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,6 @@ from tests.conftest import FIXTURES, TINY_MODEL_DIR
 from tests.training.runs import compose_train
 
 
-@pytest.fixture(autouse=True)
-def _few_threads() -> None:
-    """One thread: on these tiny tensors more threads mostly spin, and badly so on a shared machine."""
-    torch.set_num_threads(1)
-
-
 @pytest.fixture
 def tiny_net():
     torch.manual_seed(0)
