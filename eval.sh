@@ -6,7 +6,7 @@
 # Results: outputs/eval/<dataset>/metrics.json (and .csv, side_by_side/, videos/).
 set -euo pipefail
 cd "$(dirname "$0")"
-PY=${PYTHON:-python}
+PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 CO3D_ROOT=${CO3D_ROOT:-data/co3d}
 MVIMGNET_ROOT=${MVIMGNET_ROOT:-data/mvimgnet}
 OMNI_ROOT=${OMNI_ROOT:-data/omniobject3d/blender_renders}
