@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 if [ $# -eq 0 ]; then
-  set -- assets/examples/*.png --render --device cpu --mc-resolution 128
+  set -- assets/examples/mug.png --render --render-num-views 12 --device cpu --mc-resolution 96
 fi
 exec "$PYTHON" scripts/run.py "$@"

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from real3d.errors import Real3DError
-from real3d.inference.pipeline import DemoSettings, ImageTo3D, pick_device, resolve_model_folder
+from real3d.inference.pipeline import ImageTo3D, demo_settings, pick_device, resolve_model_folder
 from real3d.models import LRM
 
 log = logging.getLogger("real3d.run")
@@ -29,15 +29,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-name", default=None, help="Weights file in that folder (default model.ckpt).")
     parser.add_argument("--chunk-size", type=int, default=8192, help="Points per renderer chunk (0 = no chunking).")
     parser.add_argument("--mc-resolution", type=int, default=256, help="Marching-cubes grid resolution.")
-    parser.add_argument("--mc-threshold", type=float, default=25.0, help="Density isovalue of the mesh.")
+    parser.add_argument("--mc-threshold", type=float, default=None, help="Density isovalue of the mesh (25).")
     parser.add_argument("--no-remove-bg", action="store_true", help="Skip background removal (RGBA inputs).")
     parser.add_argument("--rembg-model", default=None, help="Path to rembg's u2net.onnx (default ~/.u2net/).")
-    parser.add_argument("--foreground-ratio", type=float, default=0.65, help="Object size relative to the image.")
+    parser.add_argument(
+        "--foreground-ratio", type=float, default=None, help="Object size relative to the image (0.65)."
+    )
     parser.add_argument("--output-dir", default="output/", help="Results go to OUTPUT_DIR/<index>/.")
     parser.add_argument("--model-save-format", choices=["obj", "glb"], default="obj", help="Mesh format.")
     parser.add_argument("--render", action="store_true", help="Also render a 360° video.")
     parser.add_argument("--render-num-views", type=int, default=30, help="Views in the 360° render.")
-    parser.add_argument("--render-size", type=int, default=256, help="Side of the rendered views in pixels.")
+    parser.add_argument("--render-size", type=int, default=None, help="Side of the rendered views in pixels (256).")
     return parser.parse_args(argv)
 
 
@@ -54,14 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     except Real3DError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings = DemoSettings(
-        foreground_ratio=args.foreground_ratio,
+    given = {
+        "foreground_ratio": args.foreground_ratio,
+        "mc_threshold": args.mc_threshold,
+        "render_size": args.render_size,
+    }
+    settings = demo_settings(
+        model.cfg,
         mc_resolution=args.mc_resolution,
-        mc_threshold=args.mc_threshold,
         model_save_format=args.model_save_format,
         render=args.render,
         render_num_views=args.render_num_views,
-        render_size=args.render_size,
+        **{k: v for k, v in given.items() if v is not None},
     )
     demo = ImageTo3D(model, settings, remove_bg=not args.no_remove_bg, rembg_model=args.rembg_model)
     failures = 0

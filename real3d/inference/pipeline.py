@@ -6,10 +6,11 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 
 from real3d.errors import Real3DError
 from real3d.inference.background import BackgroundRemover, has_transparency
@@ -34,6 +35,16 @@ class DemoSettings:
     render_elevation_deg: float = 0.0
     render_distance: float = 1.9
     render_fovy_deg: float = 40.0
+
+
+def demo_settings(model_cfg: DictConfig, **flags: object) -> DemoSettings:
+    """Settings from the flags given, else the checkpoint config's `demo:` section, else TripoSR's."""
+    from_checkpoint = dict(model_cfg.get("demo") or {})
+    known = {f.name for f in fields(DemoSettings)}
+    unknown = set(from_checkpoint) - known
+    if unknown:
+        raise Real3DError(f"unknown demo settings in the model config: {sorted(unknown)}")
+    return DemoSettings(**{**from_checkpoint, **flags})
 
 
 @dataclass

@@ -83,3 +83,16 @@ def test_mismatched_checkpoint_is_one_line(
     err = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "does not match the model config" in err[0]
     assert "Traceback" not in stderr
+
+
+def test_demo_settings_prefer_flags_then_checkpoint_then_triposr() -> None:
+    from omegaconf import OmegaConf
+
+    from real3d.inference.pipeline import demo_settings
+
+    cfg = OmegaConf.create({"demo": {"mc_threshold": 5.0, "render_distance": 3.0}})
+    settings = demo_settings(cfg, mc_threshold=7.0)
+    assert settings.mc_threshold == 7.0
+    assert settings.render_distance == 3.0
+    assert settings.foreground_ratio == 0.65
+    assert demo_settings(OmegaConf.create({})).mc_threshold == 25.0
