@@ -1,0 +1,344 @@
+#!/usr/bin/env python
+"""Helpers of the mini study (scripts/reproduce_mini.sh, docs/mini_study.md).
+
+    python scripts/mini_study_report.py data OUT_DIR              # generate the S / R datasets
+    python scripts/mini_study_report.py report STUDY_DIR --doc docs/mini_study.md \
+        --figure docs/mini_study.png [--wall-time S] [--export-default checkpoints/default]
+
+`report` reads STUDY_DIR/runs/<variant>_seed<k>/eval_{S,R}/metrics.json (written by
+scripts/eval_mv.py), writes the table (mean ± std over seeds) between the markers of the doc
+(the rest of the doc is kept), draws the figure with PIL, and optionally copies the best model
+(highest R-test novel-view PSNR) to the default checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PIL import Image, ImageDraw  # noqa: E402
+
+from real3d.errors import Real3DError  # noqa: E402
+from real3d.io import atomic_path, atomic_write_text  # noqa: E402
+
+VARIANTS = {
+    "mini_mv": "(a) multi-view S only",
+    "mini_cycle": "(b) + R self-training (recon + cycle)",
+    "mini_clip": "(c) (b) + CLIP semantic (random CLIP)",
+}
+DOMAINS = ("S", "R")
+METRICS = ("psnr", "ssim", "lpips")
+BEGIN, END = "<!-- mini-study-table:begin -->", "<!-- mini-study-table:end -->"
+RUN_NAME = re.compile(r"^(?P<variant>.+)_seed(?P<seed>\d+)$")
+# Demo settings that suit the small model (ignored by the model loader; see docs/mini_study.md):
+# its fields are softer than TripoSR's (peak densities ~10-30, so the isovalue 25 leaves almost
+# nothing), it saw objects at ~0.45 of the image side, and its canonical camera is at distance 3.0.
+DEMO_HINTS = """
+# Demo settings for this small model (the model loader ignores this section).
+demo:
+  mc_threshold: 5.0
+  foreground_ratio: 0.45
+  render_distance: 3.0
+  render_fovy_deg: 39.6
+  render_size: 128
+"""
+COLOURS = {"mini_mv": (120, 120, 120), "mini_cycle": (52, 120, 200), "mini_clip": (230, 140, 40)}
+
+
+def collect(study_dir: Path) -> dict:
+    """{variant: {seed: {domain: metrics.json content}}} of the evaluated runs."""
+    runs: dict = {}
+    for run in sorted((study_dir / "runs").iterdir()) if (study_dir / "runs").is_dir() else []:
+        match = RUN_NAME.match(run.name)
+        if not match:
+            continue
+        for domain in DOMAINS:
+            path = run / f"eval_{domain}" / "metrics.json"
+            if path.is_file():
+                result = json.loads(path.read_text())
+                runs.setdefault(match["variant"], {}).setdefault(int(match["seed"]), {})[domain] = result
+    if not runs:
+        raise Real3DError(f"no evaluated runs under {study_dir}/runs (expected <variant>_seed<k>/eval_S/metrics.json)")
+    return runs
+
+
+def summarise(runs: dict, group: str = "novel_views") -> dict:
+    """{variant: {domain: {metric: (mean, std, n)}}} over seeds."""
+    table: dict = {}
+    for variant, seeds in runs.items():
+        for domain in DOMAINS:
+            for metric in METRICS:
+                values = [r[domain][group][metric] for r in seeds.values() if domain in r]
+                if values:
+                    std = statistics.stdev(values) if len(values) > 1 else 0.0
+                    table.setdefault(variant, {}).setdefault(domain, {})[metric] = (
+                        statistics.fmean(values),
+                        std,
+                        len(values),
+                    )
+    return table
+
+
+def _ordered(table: dict) -> list[str]:
+    return [v for v in VARIANTS if v in table] + sorted(v for v in table if v not in VARIANTS)
+
+
+def markdown_table(table: dict, group: str) -> str:
+    header = "| variant | seeds | " + " | ".join(f"{d} {m.upper()}" for d in DOMAINS for m in METRICS) + " |"
+    lines = [header, "|" + "---|" * (2 + len(DOMAINS) * len(METRICS))]
+    for variant in _ordered(table):
+        cells = []
+        n = max(v[2] for d in table[variant].values() for v in d.values())
+        for domain in DOMAINS:
+            for metric in METRICS:
+                value = table[variant].get(domain, {}).get(metric)
+                cells.append("–" if value is None else f"{value[0]:.3f} ± {value[1]:.3f}")
+        lines.append(f"| {VARIANTS.get(variant, variant)} | {n} | " + " | ".join(cells) + " |")
+    return f"{group.replace('_', ' ')} (mean ± std over seeds):\n\n" + "\n".join(lines)
+
+
+LOSS_COLUMNS = ("loss_rgb", "loss_rgb_sv", "loss_rgb_cy", "loss_clip_novel")
+
+
+def training_summary(run_dir: Path, last: int = 5) -> dict[str, float]:
+    """Last validation PSNR (S val) and the mean of the last `last` logged values of the main
+    loss terms, from the run's CSV log."""
+    path = run_dir / "csv" / "metrics.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    out: dict[str, float] = {}
+    vals = [float(r["val/psnr"]) for r in rows if r.get("val/psnr")]
+    if vals:
+        out["val_psnr"] = vals[-1]
+    for name in LOSS_COLUMNS:
+        values = [float(r[f"train/{name}"]) for r in rows if r.get(f"train/{name}")]
+        if values:
+            out[name] = statistics.fmean(values[-last:])
+    return out
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def table_block(runs: dict, wall_time: float | None, iterations: int | None, study_dir: Path) -> str:
+    novel, all_views = summarise(runs, "novel_views"), summarise(runs, "all_views")
+    per_seed = [
+        "| run | S PSNR (novel) | R PSNR (novel) | S-val PSNR (training) | "
+        + " | ".join(f"final {c.removeprefix('loss_')}" for c in LOSS_COLUMNS)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(LOSS_COLUMNS),
+    ]
+    for variant in _ordered(novel):
+        for seed, result in sorted(runs[variant].items()):
+            s = result.get("S", {}).get("novel_views", {}).get("psnr", math.nan)
+            r = result.get("R", {}).get("novel_views", {}).get("psnr", math.nan)
+            train = training_summary(study_dir / "runs" / f"{variant}_seed{seed}")
+            cells = [_fmt(s), _fmt(r), _fmt(train.get("val_psnr"))] + [_fmt(train.get(c)) for c in LOSS_COLUMNS]
+            per_seed.append(f"| {variant} seed {seed} | " + " | ".join(cells) + " |")
+    facts = []
+    if iterations is not None:
+        facts.append(f"{iterations} training iterations per run")
+    if wall_time is not None:
+        facts.append(f"study wall time {wall_time / 60:.1f} min (data + training + evaluation)")
+    lines = [
+        BEGIN,
+        "_Generated by `scripts/mini_study_report.py` (`scripts/reproduce_mini.sh`); " + "; ".join(facts) + "._",
+        "",
+        markdown_table(novel, "novel_views"),
+        "",
+        markdown_table(all_views, "all_views"),
+        "",
+        "Per run: test PSNR (novel views), the last validation PSNR on held-out S objects during training, "
+        "and the unweighted loss terms at the end of training (mean of the last 5 logged values):",
+        "",
+        "\n".join(per_seed),
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_doc(doc: Path, block: str) -> None:
+    """Replace the marked table block of `doc` (or write a doc holding only the block)."""
+    text = doc.read_text() if doc.is_file() else "# Mini study\n\n" + BEGIN + "\n" + END + "\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip() + "\n\n" + BEGIN + "\n" + END + "\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    atomic_write_text(doc, head + block + tail)
+
+
+# ----------------------------------------------------------------------------- figure
+
+
+def _bar_panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], table: dict, metric: str) -> None:
+    """Grouped bars (domain groups, one bar per variant) with ±std whiskers inside `box`."""
+    x0, y0, x1, y1 = box
+    variants = _ordered(table)
+    values = [table[v][d][metric] for v in variants for d in DOMAINS if d in table[v]]
+    top = max(m + s for m, s, _ in values)
+    low = min(m - s for m, s, _ in values)
+    lo = 0.0 if metric != "psnr" else math.floor(max(low - 2.0, 0.0))
+    hi = top + 0.1 * (top - lo)
+    draw.rectangle(box, outline=(0, 0, 0))
+    draw.text((x0 + 6, y0 + 4), f"{metric.upper()} (novel views)", fill=(0, 0, 0))
+    plot_top, plot_bottom = y0 + 22, y1 - 18
+
+    def y_of(v: float) -> float:
+        return plot_bottom - (v - lo) / (hi - lo) * (plot_bottom - plot_top)
+
+    for tick in (lo, (lo + hi) / 2, hi):
+        draw.text((x0 + 2, y_of(tick) - 5), f"{tick:.2f}", fill=(90, 90, 90))
+    group_w = (x1 - x0 - 40) / len(DOMAINS)
+    bar_w = group_w / (len(variants) + 1)
+    for g, domain in enumerate(DOMAINS):
+        gx = x0 + 40 + g * group_w
+        draw.text((gx + group_w / 2 - 20, plot_bottom + 3), f"domain {domain}", fill=(0, 0, 0))
+        for i, variant in enumerate(variants):
+            if domain not in table[variant]:
+                continue
+            mean, std, _ = table[variant][domain][metric]
+            bx = gx + (i + 0.5) * bar_w
+            draw.rectangle((bx, y_of(mean), bx + bar_w * 0.9, plot_bottom), fill=COLOURS.get(variant, (0, 160, 0)))
+            cx = bx + bar_w * 0.45
+            draw.line((cx, y_of(mean - std), cx, y_of(mean + std)), fill=(0, 0, 0), width=2)
+
+
+def _side_by_side(study_dir: Path, variant: str, seed: int, domain: str, index: int = 0) -> Image.Image | None:
+    folder = study_dir / "runs" / f"{variant}_seed{seed}" / f"eval_{domain}" / "side_by_side"
+    files = sorted(folder.glob(f"{index:04d}_*.png")) if folder.is_dir() else []
+    return Image.open(files[0]).convert("RGB") if files else None
+
+
+def draw_figure(path: Path, runs: dict, study_dir: Path) -> None:
+    """Bar charts of PSNR and SSIM per domain and variant, then one R-test object per variant
+    (input, predicted views, ground truth, as written by the evaluation)."""
+    table = summarise(runs, "novel_views")
+    width = 900
+    rows = []
+    for variant in _ordered(table):
+        seed = min(runs[variant])
+        for index in (0, 1):
+            image = _side_by_side(study_dir, variant, seed, "R", index)
+            if image is not None:
+                side = 480
+                rows.append(
+                    (f"{variant} seed {seed}", image.resize((side, max(1, round(image.height * side / image.width)))))
+                )
+    height = 300 + sum(im.height + 6 for _, im in rows) + 30
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    _bar_panel(draw, (10, 30, width // 2 - 5, 290), table, "psnr")
+    _bar_panel(draw, (width // 2 + 5, 30, width - 10, 290), table, "ssim")
+    x = 10
+    for variant in _ordered(table):
+        draw.rectangle((x, 8, x + 14, 22), fill=COLOURS.get(variant, (0, 160, 0)))
+        draw.text((x + 18, 10), VARIANTS.get(variant, variant), fill=(0, 0, 0))
+        x += 300
+    y = 300
+    if rows:
+        draw.text((10, y), "R test objects (per row: input | predicted novel views | ground truth)", fill=(0, 0, 0))
+        y += 18
+    for label, image in rows:
+        draw.text((10, y + image.height // 2 - 5), label, fill=(0, 0, 0))
+        canvas.paste(image, (160, y))
+        y += image.height + 6
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
+
+
+# ----------------------------------------------------------------------------- default model
+
+
+def export_default(runs: dict, study_dir: Path, target: Path) -> dict:
+    """Copy the run with the best R-test novel-view PSNR (its exported model) to `target`."""
+    best = max(
+        ((v, s) for v, seeds in runs.items() for s, r in seeds.items() if "R" in r),
+        key=lambda vs: runs[vs[0]][vs[1]]["R"]["novel_views"]["psnr"],
+    )
+    source = study_dir / "runs" / f"{best[0]}_seed{best[1]}" / "export"
+    if not (source / "model.ckpt").is_file():
+        raise Real3DError(f"no exported model in {source}")
+    staging = target.with_name(target.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    with open(staging / "config.yaml", "a", encoding="utf-8") as handle:
+        handle.write(DEMO_HINTS)
+    metrics = {d: runs[best[0]][best[1]][d]["novel_views"] for d in DOMAINS if d in runs[best[0]][best[1]]}
+    atomic_write_text(
+        staging / "README.md",
+        f"# Default small model\n\nTrained by `scripts/reproduce_mini.sh` (variant `{best[0]}`, seed {best[1]}); "
+        f"chosen as the run with the best R-test novel-view PSNR. Novel-view metrics: "
+        f"{json.dumps(metrics)}. See docs/mini_study.md.\n",
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return {"variant": best[0], "seed": best[1], "metrics": metrics}
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("data", help="generate the S / R datasets")
+    d.add_argument("output_dir", type=Path)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--s-objects", type=int, default=None, help="S training objects")
+    d.add_argument("--r-images", type=int, default=None, help="R training images")
+    d.add_argument("--test-objects", type=int, default=None, help="test objects per domain")
+    r = sub.add_parser("report", help="table, figure and (optionally) the default model")
+    r.add_argument("study_dir", type=Path)
+    r.add_argument("--doc", type=Path, default=Path("docs/mini_study.md"))
+    r.add_argument("--figure", type=Path, default=Path("docs/mini_study.png"))
+    r.add_argument("--wall-time", type=float, default=None, help="study wall time in seconds")
+    r.add_argument("--iterations", type=int, default=None)
+    r.add_argument("--export-default", type=Path, default=None, help="copy the best model here")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.command == "data":
+            from real3d.data.synthetic.presets import MiniSizes, write_mini_study_data
+
+            sizes = MiniSizes()
+            for field, value in (
+                ("s_train_objects", args.s_objects),
+                ("r_train_images", args.r_images),
+                ("test_objects", args.test_objects),
+            ):
+                if value is not None:
+                    setattr(sizes, field, value)
+            info = write_mini_study_data(args.output_dir, sizes, seed=args.seed)
+            print(f"wrote {args.output_dir}: {json.dumps(info['sizes'])}")
+            return 0
+        runs = collect(args.study_dir)
+        block = table_block(runs, args.wall_time, args.iterations, args.study_dir)
+        write_doc(args.doc, block)
+        draw_figure(args.figure, runs, args.study_dir)
+        print(block)
+        if args.export_default is not None:
+            chosen = export_default(runs, args.study_dir, args.export_default)
+            print(f"default model: {chosen} -> {args.export_default}")
+    except (Real3DError, OSError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The mini study's pieces: domain presets, its data writer, the report and the default model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from real3d.data.gobjaverse import GObjaverseDataset
+from real3d.data.omniobject3d import OmniObject3DMultiView
+from real3d.data.synthetic.presets import (
+    BOX_RADIUS,
+    DOMAIN_R,
+    DOMAIN_S,
+    MiniSizes,
+    framing_stats,
+    write_mini_study_data,
+)
+from real3d.data.wild import WildSingleViewDataset
+from real3d.models import LRM
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIR = ROOT / "checkpoints" / "default"
+EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.png"))
+
+
+def test_domains_differ_in_shapes_materials_light_and_cameras() -> None:
+    assert not set(DOMAIN_S.shapes) & set(DOMAIN_R.shapes)
+    assert set(DOMAIN_S.textures) != set(DOMAIN_R.textures)
+    assert DOMAIN_R.ambient[1] < DOMAIN_S.ambient[0]
+    assert DOMAIN_R.elevation_deg[1] > DOMAIN_S.elevation_deg[1]
+    assert DOMAIN_S.fov_deg == pytest.approx(39.6, abs=0.05) == DOMAIN_R.fov_deg
+
+
+def test_canonicalised_objects_stay_inside_the_render_box() -> None:
+    for spec in (DOMAIN_S, DOMAIN_R):
+        stats = framing_stats(spec, count=4, size=32)
+        assert stats["max_radius"] < BOX_RADIUS
+        assert 0.3 < stats["mean_box_fraction"] < 0.6
+
+
+def test_written_data_reads_with_the_project_loaders(tmp_path: Path) -> None:
+    sizes = MiniSizes(
+        s_train_objects=2,
+        s_val_objects=1,
+        s_views=3,
+        r_train_images=2,
+        test_objects=1,
+        test_views=3,
+        image_size=32,
+        wild_size=48,
+    )
+    info = write_mini_study_data(tmp_path, sizes)
+    mv = GObjaverseDataset(
+        info["S_train"]["root"],
+        info["S_train"]["split"],
+        split="train",
+        cond_image_size=32,
+        render_size=16,
+        num_target_views=2,
+    )
+    assert len(mv) == 2 and mv[0]["rgb"].shape == (2, 3, 16, 16)
+    sv = WildSingleViewDataset(info["R_train"]["root"], info["R_train"]["split"], split="train", image_size=32)
+    assert len(sv) == 2 and sv[0]["mask"].sum() > 0
+    for key in ("S_test", "R_test"):
+        test = OmniObject3DMultiView(
+            info[key]["root"], info[key]["split"], every_nth=1, num_views=3, image_size=32, cond_image_size=32
+        )
+        assert len(test) == 1
+        names = json.loads(Path(info[key]["split"]).read_text())["test"]
+        family = names[0].rsplit("_", 1)[0]
+        assert family in (DOMAIN_S if key == "S_test" else DOMAIN_R).shapes
+
+
+def test_report_table_and_figure(tmp_path: Path) -> None:
+    from scripts.mini_study_report import main
+
+    for variant, psnr in (("mini_mv", 18.0), ("mini_cycle", 19.0)):
+        for seed in (0, 1):
+            for domain in ("S", "R"):
+                metrics = {g: {"psnr": psnr + seed, "ssim": 0.8, "lpips": 0.2} for g in ("all_views", "novel_views")}
+                path = tmp_path / "runs" / f"{variant}_seed{seed}" / f"eval_{domain}" / "metrics.json"
+                path.parent.mkdir(parents=True)
+                path.write_text(json.dumps(metrics))
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n<!-- mini-study-table:begin -->\nold\n<!-- mini-study-table:end -->\noutro\n")
+    assert main(["report", str(tmp_path), "--doc", str(doc), "--figure", str(tmp_path / "fig.png")]) == 0
+    text = doc.read_text()
+    assert text.startswith("intro") and text.rstrip().endswith("outro") and "old" not in text
+    assert "18.500 ± 0.707" in text and "19.500 ± 0.707" in text
+    assert (tmp_path / "fig.png").stat().st_size > 0
+
+
+@pytest.mark.skipif(not (DEFAULT_DIR / "model.ckpt").is_file(), reason="no default model in checkpoints/default/")
+def test_default_model_is_small_and_the_demo_runs_in_seconds(tmp_path: Path) -> None:
+    from scripts.run import main
+
+    assert (DEFAULT_DIR / "model.ckpt").stat().st_size < 8 * 2**20
+    model = LRM.from_pretrained(DEFAULT_DIR)
+    assert int(model.cfg.cond_image_size) == 64
+    assert EXAMPLES and all(p.stat().st_size < 100_000 for p in EXAMPLES)
+    start = time.perf_counter()
+    with torch.no_grad():
+        code = main(
+            [
+                str(EXAMPLES[0]),
+                "--device",
+                "cpu",
+                "--mc-resolution",
+                "48",
+                "--render",
+                "--render-num-views",
+                "4",
+                "--render-size",
+                "64",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+    assert code == 0
+    assert time.perf_counter() - start < 60
+    assert (tmp_path / "0" / "mesh.obj").stat().st_size > 0
+    assert list((tmp_path / "0").glob("*.mp4"))
