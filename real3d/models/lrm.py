@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -26,11 +27,41 @@ from real3d.models.config import load_model_config, resolve_vit_config
 from real3d.models.decoder import NeRFMLP
 from real3d.models.image_input import ImageLike, images_to_batch
 from real3d.models.image_tokenizer import DINOSingleImageTokenizer
-from real3d.models.isosurface import grid_points, marching_cubes
+from real3d.models.isosurface import grid_points, marching_cubes, sparse_density_grid
 from real3d.models.post_processor import TriplaneUpsampleNetwork
 from real3d.models.renderer import TriplaneNeRFRenderer
 from real3d.models.transformer import Transformer1D
 from real3d.models.triplane_tokenizer import Triplane1DTokenizer
+
+Precision = Literal["fp32", "bf16"] | None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (AVX512-BF16 or AMX); without them bf16 is slow."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@contextlib.contextmanager
+def precision_context(device: torch.device, precision: Precision) -> Iterator[None]:
+    """None: as the caller's context; "fp32": autocast off; "bf16": bf16 autocast (GPU, or a CPU with bf16).
+
+    Density and colour are composited in fp32 either way.
+    """
+    if precision is None:
+        yield
+    elif precision == "fp32":
+        with torch.autocast(device.type, enabled=False):
+            yield
+    elif precision == "bf16":
+        if device.type == "cpu" and not cpu_has_bf16():
+            raise Real3DError(
+                "precision='bf16' needs a GPU or a CPU with bf16 instructions (AVX512-BF16 or AMX); "
+                "this CPU has none, so bf16 would be many times slower than fp32: use precision='fp32'"
+            )
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        raise ValueError(f"precision must be None, 'fp32' or 'bf16', got {precision!r}")
 
 
 class LRM(nn.Module):
@@ -66,6 +97,7 @@ class LRM(nn.Module):
             density_bias=ren.get("density_bias", -1.0),
             color_activation=ren.get("color_activation", "sigmoid"),
             num_samples_per_ray=ren.get("num_samples_per_ray", 128),
+            fast=ren.get("fast", True),
         )
 
     @classmethod
@@ -121,13 +153,15 @@ class LRM(nn.Module):
     def device(self) -> torch.device:
         return self.tokenizer.embeddings.device
 
-    def image_to_scene_codes(self, input_images: torch.Tensor) -> torch.Tensor:
-        """Triplanes [B,3,C,Hp,Wp] from input images [B,1,3,H,W] in [0,1]."""
+    def image_to_scene_codes(self, input_images: torch.Tensor, *, precision: Precision = None) -> torch.Tensor:
+        """Triplanes [B,3,C,Hp,Wp] from input images [B,1,3,H,W] in [0,1]; see `precision_context`."""
         batch_size = input_images.shape[0]
-        image_tokens = self.image_tokenizer(input_images)  # [B, 1, Ci, T]
-        image_tokens = image_tokens[:, 0].transpose(1, 2)  # [B, T, Ci]
-        tokens = self.backbone(self.tokenizer(batch_size), encoder_hidden_states=image_tokens)
-        return self.post_processor(self.tokenizer.detokenize(tokens))
+        with precision_context(input_images.device, precision):
+            image_tokens = self.image_tokenizer(input_images)  # [B, 1, Ci, T]
+            image_tokens = image_tokens[:, 0].transpose(1, 2)  # [B, T, Ci]
+            tokens = self.backbone(self.tokenizer(batch_size), encoder_hidden_states=image_tokens)
+            scene_codes = self.post_processor(self.tokenizer.detokenize(tokens))
+        return scene_codes.float() if precision == "bf16" else scene_codes
 
     def render_scene_codes(
         self, scene_codes: torch.Tensor, rays_o: torch.Tensor, rays_d: torch.Tensor
@@ -164,35 +198,89 @@ class LRM(nn.Module):
         height: int = 256,
         width: int = 256,
         return_type: Literal["pil", "pt", "np"] = "pil",
+        *,
+        fast: bool | None = None,
+        precision: Precision = None,
     ) -> list[list[PIL.Image.Image | torch.Tensor | np.ndarray]]:
-        """An orbit of `n_views` views around each scene: one list of [h,w,3] views per scene."""
+        """An orbit of `n_views` views around each scene: one list of [h,w,3] views per scene.
+
+        `fast` (default: the renderer's setting) renders all views in one pass that skips what cannot
+        contribute (within 2e-4 per pixel); otherwise each view is rendered in full, as the reference does.
+        """
+        fast = self.renderer.fast if fast is None else fast
         rays_o, rays_d = spherical_rays(n_views, elevation_deg, camera_distance, fovy_deg, height, width)
         rays_o, rays_d = rays_o.to(scene_codes.device), rays_d.to(scene_codes.device)
         scenes = []
-        for scene_code in scene_codes:
-            rgb, _ = self.renderer.render_rays(self.decoder, scene_code, rays_o, rays_d)
-            scenes.append([_convert_view(view, return_type) for view in rgb])
+        with precision_context(scene_codes.device, precision):
+            for scene_code in scene_codes:
+                if fast:
+                    rgb, _ = self.renderer.render_rays(self.decoder, scene_code, rays_o, rays_d, fast=True)
+                else:
+                    views = zip(rays_o, rays_d, strict=True)
+                    rgb = torch.stack(
+                        [self.renderer.render_rays(self.decoder, scene_code, o, d, fast=False)[0] for o, d in views]
+                    )
+                scenes.append([_convert_view(view, return_type) for view in rgb])
         return scenes
 
     @torch.inference_mode()
     def extract_mesh(
-        self, scene_codes: torch.Tensor, resolution: int = 256, threshold: float = 25.0
+        self,
+        scene_codes: torch.Tensor,
+        resolution: int = 256,
+        threshold: float = 25.0,
+        *,
+        fast: bool | None = None,
+        precision: Precision = None,
     ) -> list[trimesh.Trimesh]:
-        """Marching-cubes meshes of {density = threshold}, with vertex colours, in world units."""
-        radius = self.renderer.radius
-        points = grid_points(resolution, radius).to(scene_codes.device)
+        """Marching-cubes meshes of {density = threshold}, with vertex colours, in world units.
+
+        `fast` (default: the renderer's setting) evaluates the density grid coarse to fine, only where
+        the surface can be (same mesh as the dense grid); otherwise every grid point is evaluated.
+        """
+        fast = self.renderer.fast if fast is None else fast
         meshes = []
-        for scene_code in scene_codes:
-            density = self.renderer.query_triplane(self.decoder, points, scene_code)["density_act"]
-            grid = density.reshape(resolution, resolution, resolution).float().cpu().numpy()
-            vertices, faces = marching_cubes(grid, threshold, radius)
-            colors = np.zeros((0, 3), dtype=np.float32)
-            if len(vertices):
-                v = torch.from_numpy(vertices).to(scene_codes.device)
-                colors = self.renderer.query_triplane(self.decoder, v, scene_code)["color"]
-                colors = colors.float().cpu().numpy()
-            meshes.append(trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=colors, process=False))
+        with precision_context(scene_codes.device, precision):
+            for scene_code in scene_codes:
+                vertices, faces = self._isosurface(scene_code, resolution, threshold, fast)
+                colors = np.zeros((0, 3), dtype=np.float32)
+                if len(vertices):
+                    v = torch.from_numpy(vertices).to(scene_codes.device)
+                    colors = self.renderer.query_triplane(self.decoder, v, scene_code)["color"]
+                    colors = colors.float().cpu().numpy()
+                meshes.append(trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=colors, process=False))
         return meshes
+
+    def _isosurface(
+        self, scene_code: torch.Tensor, resolution: int, threshold: float, fast: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Marching cubes on the dense grid, or on the coarse-to-fine one (identical mesh)."""
+        radius = self.renderer.radius
+        total = resolution**3
+        if fast:
+            sparse = sparse_density_grid(
+                lambda points: self.renderer.query_triplane(self.decoder, points, scene_code, fast=True)["density_act"],
+                lambda extents, cells: self.renderer.box_bounds(self.decoder, scene_code, extents, cells),
+                resolution,
+                radius,
+                threshold,
+                device=scene_code.device,
+            )
+            if sparse is not None:
+                self.renderer.last_stats = {
+                    "points_total": total,
+                    "points_evaluated": sparse.points_evaluated,
+                    "boxes_bounded": sparse.boxes_bounded,
+                }
+                if sparse.values.size == 0:
+                    return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
+                return marching_cubes(sparse.values, threshold, radius, sparse.offset, resolution)
+        points = grid_points(resolution, radius).to(scene_code.device)
+        density = self.renderer.query_triplane(self.decoder, points, scene_code)["density_act"]
+        self.renderer.last_stats = {"points_total": total, "points_evaluated": total}
+        return marching_cubes(
+            density.reshape(resolution, resolution, resolution).float().cpu().numpy(), threshold, radius
+        )
 
 
 def _convert_view(view: torch.Tensor, return_type: str) -> PIL.Image.Image | torch.Tensor | np.ndarray:

@@ -1,0 +1,246 @@
+"""Fast paths give the faithful results: rendering within 1e-3 per pixel, meshing the same mesh, bf16 ≥ 40 dB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial import cKDTree
+from torch import nn
+
+from real3d.errors import Real3DError
+from real3d.geometry import spherical_rays
+from real3d.models import LRM
+from real3d.models.decoder import NeRFMLP
+from real3d.models.isosurface import grid_points
+from real3d.models.lrm import cpu_has_bf16
+from real3d.models.renderer import _fused_mlp
+from scripts.bench_inference import structured_scene
+
+RENDER_TOL = 1e-3  # issue #8: max abs per pixel
+VERTEX_TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def expected(tiny_model_dir: Path) -> dict:
+    return torch.load(tiny_model_dir / "expected.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def parity_model(tiny_model_dir: Path) -> LRM:
+    return LRM.from_pretrained(tiny_model_dir).eval()
+
+
+@pytest.fixture(scope="module")
+def structured_model(tiny_model_dir: Path) -> tuple[LRM, torch.Tensor]:
+    """The tiny model with its decoder set to a structured field (ball, thin rod, thin wall) on 32² planes."""
+    model = LRM.from_pretrained(tiny_model_dir).eval()
+    scene = structured_scene(model.decoder, 32, model.cfg.post_processor.out_channels)
+    return model, scene
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(-10 * torch.log10(((a - b) ** 2).mean()))
+
+
+def _same_mesh(a, b) -> None:  # noqa: ANN001
+    assert a.vertices.shape == b.vertices.shape
+    assert a.faces.shape == b.faces.shape
+    assert cKDTree(a.vertices).query(b.vertices)[0].max() <= VERTEX_TOL
+    assert cKDTree(b.vertices).query(a.vertices)[0].max() <= VERTEX_TOL
+
+
+# -------------------------------------------------------------------------------------- rendering
+
+
+def test_fast_render_matches_parity_vectors(parity_model: LRM, expected: dict) -> None:
+    n, elev, dist, fovy, h, w = expected["render_360_args"].tolist()
+    for fast in (False, True):
+        views = parity_model.render_360(
+            expected["scene_codes"], int(n), elev, dist, fovy, int(h), int(w), "pt", fast=fast
+        )
+        assert torch.allclose(torch.stack(views[0]), expected["render_360"], atol=1e-4)
+
+
+@pytest.mark.parametrize("gain", [24.0, 48.0, 400.0])
+def test_fast_render_skips_and_stays_within_tolerance(structured_model: tuple, gain: float) -> None:
+    model, scene = structured_model
+    last = [m for m in model.decoder.layers if isinstance(m, nn.Linear)][-1]
+    saved = last.weight.data.clone()
+    last.weight.data[0] *= gain / 48.0  # softer to harder surfaces
+    try:
+        rays_o, rays_d = spherical_rays(2, 20.0, 1.9, 40.0, 32, 32)
+        with torch.no_grad():
+            faithful = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=False)
+            fast = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=True)
+        stats = model.renderer.last_stats
+    finally:
+        last.weight.data.copy_(saved)
+    assert (faithful[0] - fast[0]).abs().max() <= RENDER_TOL
+    assert (faithful[1] - fast[1]).abs().max() <= RENDER_TOL
+    assert faithful[1].max() > 0.99 and faithful[1].min() < 0.01  # an opaque object and empty space
+    assert stats["samples_evaluated"] < 0.75 * stats["samples_total"]  # 65%, 40%, 16% at these gains
+
+
+def test_orbit_in_one_pass_matches_views_one_by_one(structured_model: tuple) -> None:
+    model, scene = structured_model
+    one_by_one = model.render_360(scene[None], 3, 15.0, 1.9, 40.0, 16, 24, "pt", fast=False)[0]
+    batched = model.render_360(scene[None], 3, 15.0, 1.9, 40.0, 16, 24, "pt", fast=True)[0]
+    assert torch.stack(batched).shape == (3, 16, 24, 3)
+    assert (torch.stack(one_by_one) - torch.stack(batched)).abs().max() <= RENDER_TOL
+
+
+def test_rendering_with_gradient_takes_the_faithful_path(structured_model: tuple) -> None:
+    model, scene = structured_model
+    scene = scene.clone().requires_grad_(True)
+    rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 8, 8)
+    rgb, _ = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d)
+    assert model.renderer.last_stats["samples_evaluated"] == model.renderer.last_stats["samples_total"]
+    rgb.sum().backward()
+    assert scene.grad is not None and scene.grad.abs().sum() > 0
+
+
+def test_renderer_checkpointing_keeps_gradients(structured_model: tuple) -> None:
+    model, scene = structured_model
+    rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 8, 8)
+    grads = []
+    for checkpointing in (False, True):
+        model.renderer.gradient_checkpointing = checkpointing
+        model.renderer.set_chunk_size(100)
+        leaf = scene.clone().requires_grad_(True)
+        rgb, opacity = model.renderer.render_rays(model.decoder, leaf, rays_o, rays_d)
+        (rgb.sum() + opacity.sum()).backward()
+        grads.append(leaf.grad)
+    model.renderer.gradient_checkpointing = False
+    model.renderer.set_chunk_size(0)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_renderer_fast_switch(structured_model: tuple) -> None:
+    model, scene = structured_model
+    rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 8, 8)
+    model.renderer.fast = False
+    try:
+        with torch.no_grad():
+            model.renderer.render_rays(model.decoder, scene, rays_o, rays_d)
+        assert model.renderer.last_stats["samples_evaluated"] == model.renderer.last_stats["samples_total"]
+    finally:
+        model.renderer.fast = True
+
+
+# ------------------------------------------------------------------------------------------ bounds
+
+
+@pytest.mark.parametrize("which", ["parity", "structured"])
+def test_field_bounds_contain_every_point_of_a_box(
+    which: str, parity_model: LRM, structured_model: tuple, expected: dict
+) -> None:
+    model, scene = (parity_model, expected["scene_codes"][0]) if which == "parity" else structured_model
+    generator = torch.Generator().manual_seed(0)
+    radius = model.renderer.radius
+    corners = (torch.rand(40, 3, 2, generator=generator) * 2 - 1) * radius
+    lo_corner, hi_corner = corners.amin(-1), corners.amin(-1) + corners.diff(dim=-1).abs()[..., 0] * 0.3
+    extents = tuple((lo_corner[:, axis], hi_corner[:, axis]) for axis in range(3))
+    cells = torch.arange(40)[:, None].expand(40, 3)
+    density_lo, density_hi = model.renderer.box_bounds(model.decoder, scene, extents, cells)
+    t = torch.rand(40, 200, 3, generator=generator)
+    points = lo_corner[:, None] + t * (hi_corner - lo_corner)[:, None]
+    with torch.no_grad():
+        density = model.renderer.query_triplane(model.decoder, points, scene)["density_act"][..., 0]
+    assert (density >= density_lo[:, None]).all()
+    assert (density <= density_hi[:, None]).all()
+    if which == "structured":
+        assert (density_lo > 0).any() and (density_hi < 1e-4).any()  # bounds are tight enough to decide
+
+
+def test_fused_mlp_equals_decoder() -> None:
+    decoder = NeRFMLP(24, 16, 3).eval()
+    features = torch.randn(1000, 24)
+    fused = _fused_mlp(decoder, torch.zeros(3, 8, 4, 4))
+    if fused is None:
+        pytest.skip("no oneDNN fused linear kernels in this build")
+    with torch.no_grad():
+        reference = decoder(features)
+        out = fused(features)
+    assert torch.allclose(out[:, :1], reference["density"], atol=1e-5)
+    assert torch.allclose(out[:, 1:4], reference["features"], atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- meshes
+
+
+def test_coarse_to_fine_mesh_equals_dense_on_parity_model(parity_model: LRM, expected: dict) -> None:
+    res = int(expected["mc_resolution"])
+    threshold = float(expected["mc_threshold"])
+    dense = parity_model.extract_mesh(expected["scene_codes"], res, threshold, fast=False)[0]
+    fast = parity_model.extract_mesh(expected["scene_codes"], res, threshold, fast=True)[0]
+    _same_mesh(dense, fast)
+    assert len(dense.vertices) > 100
+
+
+@pytest.mark.parametrize("resolution", [64, 97])
+def test_coarse_to_fine_mesh_equals_dense_with_thin_parts(structured_model: tuple, resolution: int) -> None:
+    model, scene = structured_model
+    threshold = 25.0
+    dense = model.extract_mesh(scene[None], resolution, threshold, fast=False)[0]
+    fast = model.extract_mesh(scene[None], resolution, threshold, fast=True)[0]
+    stats = model.renderer.last_stats
+    _same_mesh(dense, fast)
+    assert len(dense.vertices) > 100
+    assert stats["points_evaluated"] < 0.5 * stats["points_total"]
+
+    # The thin parts slip between the points of the first, coarse level (16 grid cells): a scheme that
+    # only evaluated a coarse grid and refined where its corners change sign would lose them.
+    with torch.no_grad():
+        grid = model.renderer.query_triplane(model.decoder, grid_points(resolution, 0.87), scene)["density_act"]
+    grid = grid.reshape(resolution, resolution, resolution)
+    stride = 16
+    coarse_index = torch.arange(0, resolution, stride)
+    coarse_above = grid[coarse_index][:, coarse_index][:, :, coarse_index] > threshold
+    vertex_index = np.floor((fast.vertices + 0.87) / (2 * 0.87) * (resolution - 1) / stride).astype(int)
+    vertex_index = np.clip(vertex_index, 0, len(coarse_index) - 2)
+    missed = 0
+    for i, j, k in {tuple(v) for v in vertex_index}:
+        corners = coarse_above[i : i + 2, j : j + 2, k : k + 2]
+        missed += int(not corners.any())  # surface inside, all eight coarse corners below
+    assert missed > 0
+
+
+def test_mesh_with_no_surface_is_empty(structured_model: tuple) -> None:
+    model, scene = structured_model
+    mesh = model.extract_mesh(scene[None], 32, 1e9, fast=True)[0]
+    assert len(mesh.vertices) == 0 and len(mesh.faces) == 0
+    assert model.renderer.last_stats["points_evaluated"] == 0
+
+
+# --------------------------------------------------------------------------------------------- bf16
+
+
+def test_bf16_renders_within_40_db(parity_model: LRM, structured_model: tuple, expected: dict) -> None:
+    model, scene = structured_model
+    scenes = ((parity_model, expected["scene_codes"]), (model, scene[None]))
+    for lrm, codes in scenes:
+        fp32 = torch.stack(lrm.render_360(codes, 2, 15.0, 1.9, 40.0, 16, 16, "pt")[0])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = torch.stack(lrm.render_360(codes, 2, 15.0, 1.9, 40.0, 16, 16, "pt")[0])
+        assert bf16.dtype == torch.float32
+        assert _psnr(fp32, bf16) >= 40.0
+
+
+def test_bf16_scene_codes_come_back_in_fp32(parity_model: LRM) -> None:
+    images = torch.rand(1, 1, 3, 64, 64)
+    with torch.no_grad():
+        fp32 = parity_model.image_to_scene_codes(images, precision="fp32")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = parity_model.image_to_scene_codes(images)
+    assert bf16.dtype == torch.bfloat16  # precision=None keeps the caller's autocast
+    assert fp32.dtype == torch.float32
+    assert (bf16.float() - fp32).abs().max() < 0.05
+
+
+@pytest.mark.skipif(cpu_has_bf16(), reason="this CPU has bf16 instructions")
+def test_bf16_option_is_refused_on_a_cpu_without_bf16(parity_model: LRM) -> None:
+    with pytest.raises(Real3DError, match="bf16"):
+        parity_model.image_to_scene_codes(torch.rand(1, 1, 3, 64, 64), precision="bf16")
