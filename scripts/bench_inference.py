@@ -423,11 +423,16 @@ def stage_bf16(model: LRM, scenes: dict, device: torch.device, args: argparse.Na
         return [{"stage": "bf16", "skipped": True, "note": note, "fp32_gflops": fp32_rate, "bf16_gflops": bf16_rate}]
     size = model.cfg.cond_image_size
     image = torch.rand(1, 1, 3, size, size, device=device)
+
+    @torch.inference_mode()
+    def to_triplane(precision: str) -> torch.Tensor:
+        return model.image_to_scene_codes(image, precision=precision)
+
     rows = [
         compare(
             "image->triplane fp32 vs bf16",
-            lambda: model.image_to_scene_codes(image, precision="fp32"),
-            lambda: model.image_to_scene_codes(image, precision="bf16"),
+            lambda: to_triplane("fp32"),
+            lambda: to_triplane("bf16"),
             lambda a, b, _: {"diff": f"max|Δ| {float((a - b).abs().max()):.1e}"},
             device,
             args.repeats,

@@ -7,8 +7,12 @@
 #
 # Usage: scripts/reproduce_mini.sh [--iterations N] [--seeds "0 1"] [--variants "mini_mv mini_cycle mini_clip"]
 #                                  [--jobs J] [--out DIR] [--export-default]
+#                                  [--pretrain P [--lr LR] [--doc DOC] [--figure PNG]]
 # --jobs: trainings run in parallel (one CPU thread each). --export-default copies the best model
 # (highest R-test novel-view PSNR) to checkpoints/default/. Runs go under DIR (outputs/mini_study).
+# --pretrain P: first train mini_mv (seed 0) for P iterations, then start every variant from it,
+# as Real3D starts from TripoSR (--lr: the variants' learning rate; the table then goes to the
+# "pretrained" block of DOC, the figure to PNG).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,6 +23,10 @@ VARIANTS="mini_mv mini_cycle mini_clip"
 JOBS=2
 OUT=outputs/mini_study
 EXPORT_DEFAULT=0
+PRETRAIN=0
+LR=""
+DOC=docs/mini_study.md
+FIGURE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --iterations) ITERATIONS=$2; shift 2 ;;
@@ -27,6 +35,10 @@ while [ $# -gt 0 ]; do
     --jobs) JOBS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --export-default) EXPORT_DEFAULT=1; shift ;;
+    --pretrain) PRETRAIN=$2; shift 2 ;;
+    --lr) LR=$2; shift 2 ;;
+    --doc) DOC=$2; shift 2 ;;
+    --figure) FIGURE=$2; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -38,11 +50,27 @@ mkdir -p "$OUT/runs" "$OUT/logs"
 echo "[1/4] data -> $OUT/data"
 "$PYTHON" scripts/mini_study_report.py data "$OUT/data"
 
+START_ARGS=()
+if [ "$PRETRAIN" -gt 0 ]; then
+  echo "[1b/4] pre-training mini_mv (seed 0) for $PRETRAIN iterations: the start of every variant"
+  rm -rf "$OUT/runs/start_seed0"
+  OMP_NUM_THREADS=$JOBS MKL_NUM_THREADS=$JOBS "$PYTHON" scripts/train.py experiment=mini_mv seed=0 \
+    module.training.total_iterations="$PRETRAIN" mini_data_dir="$OUT/data" hydra.run.dir="$OUT/runs/start_seed0" \
+    > "$OUT/logs/train_start_seed0.log" 2>&1 \
+    || { echo "pre-training failed: see $OUT/logs/train_start_seed0.log" >&2; exit 1; }
+  START_ARGS=(model.pretrained_dir="$OUT/runs/start_seed0/export" model.weight_name=model.ckpt)
+fi
+if [ -n "$LR" ]; then
+  START_ARGS+=(module.optimizer.lr="$LR" module.optimizer.lr_embeddings="$LR" module.optimizer.lr_image_encoder="$LR")
+fi
+export TRAIN_EXTRA="${START_ARGS[*]}"
+
 train_one() {  # variant seed
   local run="$OUT/runs/$1_seed$2"
   rm -rf "$run"
+  # shellcheck disable=SC2086  # TRAIN_EXTRA holds separate Hydra overrides
   "$PYTHON" scripts/train.py experiment="$1" seed="$2" module.training.total_iterations="$ITERATIONS" \
-    mini_data_dir="$OUT/data" hydra.run.dir="$run" > "$OUT/logs/train_$1_seed$2.log" 2>&1 \
+    mini_data_dir="$OUT/data" hydra.run.dir="$run" $TRAIN_EXTRA > "$OUT/logs/train_$1_seed$2.log" 2>&1 \
     || { echo "training $1 seed $2 failed: see $OUT/logs/train_$1_seed$2.log" >&2; return 1; }
   echo "  trained $1 seed $2 ($(( $(date +%s) - START )) s since start)"
 }
@@ -63,12 +91,17 @@ for v in $VARIANTS; do for seed in $SEEDS; do echo "$v $seed"; done; done \
   | xargs -P "$JOBS" -L 1 bash -c 'train_one "$0" "$1"'
 
 echo "[3/4] evaluation on the S and R test splits"
-for seed in $SEEDS; do for v in $VARIANTS; do for d in S R; do echo "$v $seed $d"; done; done; done \
+{ [ "$PRETRAIN" -gt 0 ] && echo "start 0 S" && echo "start 0 R"
+  for seed in $SEEDS; do for v in $VARIANTS; do for d in S R; do echo "$v $seed $d"; done; done; done; } \
   | xargs -P "$JOBS" -L 1 bash -c 'eval_one "$0" "$1" "$2"'
 
 WALL=$(( $(date +%s) - START ))
 echo "[4/4] report (study wall time ${WALL} s)"
-ARGS=(report "$OUT" --doc docs/mini_study.md --figure docs/mini_study.png --wall-time "$WALL"
-      --iterations "$ITERATIONS")
+ARGS=(report "$OUT" --doc "$DOC" --wall-time "$WALL" --iterations "$ITERATIONS")
+if [ "$PRETRAIN" -gt 0 ]; then
+  ARGS+=(--block pretrained --pretrain "$PRETRAIN" --figure "${FIGURE:-docs/mini_study_pretrained.png}")
+else
+  ARGS+=(--figure "${FIGURE:-docs/mini_study.png}")
+fi
 [ "$EXPORT_DEFAULT" = 1 ] && ARGS+=(--export-default checkpoints/default)
 "$PYTHON" scripts/mini_study_report.py "${ARGS[@]}"

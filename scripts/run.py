@@ -12,6 +12,7 @@ import torch
 from real3d.errors import Real3DError
 from real3d.inference.pipeline import ImageTo3D, demo_settings, pick_device, resolve_model_folder
 from real3d.models import LRM
+from real3d.models.lrm import check_precision
 
 log = logging.getLogger("real3d.run")
 
@@ -40,6 +41,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--render", action="store_true", help="Also render a 360° video.")
     parser.add_argument("--render-num-views", type=int, default=30, help="Views in the 360° render.")
     parser.add_argument("--render-size", type=int, default=None, help="Side of the rendered views in pixels (256).")
+    parser.add_argument(
+        "--faithful",
+        action="store_true",
+        help="Render and mesh exactly as the original (every sample, dense grid); default: the fast paths.",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="bf16 autocast needs a GPU or a CPU with bf16 instructions (renders within ~40 dB of fp32).",
+    )
     return parser.parse_args(argv)
 
 
@@ -48,9 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         device = pick_device(args.device)
+        check_precision(device, args.precision)
         folder, weight_name = resolve_model_folder(args.pretrained_model_name_or_path, args.weight_name)
         model = LRM.from_pretrained(folder, weight_name=weight_name)
         model.renderer.set_chunk_size(args.chunk_size)
+        model.renderer.fast = not args.faithful
         model.to(device).eval()
         log.info("model loaded from %s on %s", folder / weight_name, device)
     except Real3DError as exc:
@@ -69,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         render_num_views=args.render_num_views,
         **{k: v for k, v in given.items() if v is not None},
     )
-    demo = ImageTo3D(model, settings, remove_bg=not args.no_remove_bg, rembg_model=args.rembg_model)
+    demo = ImageTo3D(
+        model, settings, remove_bg=not args.no_remove_bg, rembg_model=args.rembg_model, precision=args.precision
+    )
     failures = 0
     for index, image_path in enumerate(args.image):
         out_dir = Path(args.output_dir) / str(index)

@@ -17,6 +17,7 @@ from real3d.inference.background import BackgroundRemover, has_transparency
 from real3d.inference.export import export_mesh, save_image, save_video
 from real3d.inference.preprocess import load_image, prepare_input
 from real3d.models import LRM
+from real3d.models.lrm import Precision
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,16 @@ class ImageTo3D:
     """Runs the demo stages for one image and writes `input.png`, the mesh and renders."""
 
     def __init__(
-        self, model: LRM, settings: DemoSettings, remove_bg: bool = True, rembg_model: str | None = None
+        self,
+        model: LRM,
+        settings: DemoSettings,
+        remove_bg: bool = True,
+        rembg_model: str | None = None,
+        precision: Precision = None,
     ) -> None:
         self.model = model
         self.settings = settings
+        self.precision = precision
         self.remove_bg = remove_bg
         self.rembg_model = rembg_model
         self._remover: BackgroundRemover | None = None
@@ -113,7 +120,7 @@ class ImageTo3D:
             image = prepare_input(image, remover, s.foreground_ratio)
             save_image(image, out_dir / "input.png")
         with timings.stage("image_to_triplane"):
-            scene_codes = self.model.get_latent_from_img([image], self.model.device)
+            scene_codes = self.model.get_latent_from_img([image], self.model.device, precision=self.precision)
         if s.render:
             with timings.stage("render"):
                 views = self.model.render_360(
@@ -125,12 +132,13 @@ class ImageTo3D:
                     height=s.render_size,
                     width=s.render_size,
                     return_type="pil",
+                    precision=self.precision,
                 )[0]
                 for i, view in enumerate(views):
                     save_image(view, out_dir / f"render_{i:03d}.png")
                 save_video(views, out_dir / "render.mp4", fps=30)
         with timings.stage("extract_mesh"):
-            mesh = self.model.extract_mesh(scene_codes, s.mc_resolution, s.mc_threshold)[0]
+            mesh = self.model.extract_mesh(scene_codes, s.mc_resolution, s.mc_threshold, precision=self.precision)[0]
         with timings.stage("export_mesh"):
             export_mesh(mesh, out_dir / f"mesh.{s.model_save_format}")
         return timings

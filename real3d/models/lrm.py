@@ -41,27 +41,32 @@ def cpu_has_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def check_precision(device: torch.device, precision: Precision) -> None:
+    """Raise a clear error for a precision this device cannot run well."""
+    if precision not in (None, "fp32", "bf16"):
+        raise ValueError(f"precision must be None, 'fp32' or 'bf16', got {precision!r}")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        raise Real3DError(
+            "precision='bf16' needs a GPU or a CPU with bf16 instructions (AVX512-BF16 or AMX); "
+            "this CPU has none, so bf16 would be many times slower than fp32: use precision='fp32'"
+        )
+
+
 @contextlib.contextmanager
 def precision_context(device: torch.device, precision: Precision) -> Iterator[None]:
     """None: as the caller's context; "fp32": autocast off; "bf16": bf16 autocast (GPU, or a CPU with bf16).
 
     Density and colour are composited in fp32 either way.
     """
+    check_precision(device, precision)
     if precision is None:
         yield
     elif precision == "fp32":
         with torch.autocast(device.type, enabled=False):
             yield
-    elif precision == "bf16":
-        if device.type == "cpu" and not cpu_has_bf16():
-            raise Real3DError(
-                "precision='bf16' needs a GPU or a CPU with bf16 instructions (AVX512-BF16 or AMX); "
-                "this CPU has none, so bf16 would be many times slower than fp32: use precision='fp32'"
-            )
+    else:
         with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
-    else:
-        raise ValueError(f"precision must be None, 'fp32' or 'bf16', got {precision!r}")
 
 
 class LRM(nn.Module):
@@ -85,6 +90,7 @@ class LRM(nn.Module):
             cross_attention_dim=bb.cross_attention_dim,
             norm_num_groups=bb.get("norm_num_groups", 32),
             gradient_checkpointing=bb.get("gradient_checkpointing", False),
+            cpu_bf16_attention_block=bb.get("cpu_bf16_attention_block", 128),
         )
         self.post_processor = TriplaneUpsampleNetwork(cfg.post_processor.in_channels, cfg.post_processor.out_channels)
         dec = cfg.decoder
@@ -181,11 +187,15 @@ class LRM(nn.Module):
 
     @torch.inference_mode()
     def get_latent_from_img(
-        self, images: ImageLike | Sequence[ImageLike], device: str | torch.device | None = None
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        device: str | torch.device | None = None,
+        *,
+        precision: Precision = None,
     ) -> torch.Tensor:
         """Scene codes for images (PIL, numpy HWC uint8/float, float HWC tensors, or lists)."""
         batch = images_to_batch(images, self.cfg.cond_image_size).to(device or self.device)
-        return self.image_to_scene_codes(batch)
+        return self.image_to_scene_codes(batch, precision=precision)
 
     @torch.inference_mode()
     def render_360(

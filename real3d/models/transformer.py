@@ -9,11 +9,40 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 
-class Attention(nn.Module):
-    """Multi-head (cross-)attention without q/k/v bias, through fused scaled_dot_product_attention."""
+def blockwise_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int) -> torch.Tensor:
+    """softmax(q kᵀ/√d) v for [B,H,L,D] inputs, `block` queries at a time with plain matrix products.
 
-    def __init__(self, query_dim: int, heads: int, dim_head: int, cross_attention_dim: int | None = None) -> None:
+    On CPUs with bf16 instructions this runs at the bf16 matmul rate, which the fused CPU kernel does
+    not reach (1.5x faster on 3072 tokens); scores are rounded to bf16, as the inputs are.
+    """
+    batch, heads, length, dim = q.shape
+    queries = q.reshape(batch * heads, length, dim).contiguous()
+    keys_t = (k.reshape(batch * heads, -1, dim) * dim**-0.5).transpose(1, 2).contiguous()  # [BH,D,Lk]
+    values = v.reshape(batch * heads, -1, dim).contiguous()
+    out = torch.empty_like(queries)
+    for start in range(0, length, block):
+        scores = torch.bmm(queries[:, start : start + block], keys_t)  # [BH,block,Lk]
+        torch.bmm(torch.softmax(scores, dim=-1), values, out=out[:, start : start + block])
+    return out.reshape(batch, heads, length, dim)
+
+
+class Attention(nn.Module):
+    """Multi-head (cross-)attention without q/k/v bias, through fused scaled_dot_product_attention.
+
+    `cpu_bf16_block` > 0: without gradient, bf16 attention on the CPU goes through
+    `blockwise_attention` with that many queries per block (0: always the fused kernel).
+    """
+
+    def __init__(
+        self,
+        query_dim: int,
+        heads: int,
+        dim_head: int,
+        cross_attention_dim: int | None = None,
+        cpu_bf16_block: int = 0,
+    ) -> None:
         super().__init__()
+        self.cpu_bf16_block = cpu_bf16_block
         inner_dim = heads * dim_head
         context_dim = query_dim if cross_attention_dim is None else cross_attention_dim
         self.heads = heads
@@ -28,7 +57,15 @@ class Attention(nn.Module):
             rearrange(proj(x), "B L (H D) -> B H L D", H=self.heads)
             for proj, x in ((self.to_q, hidden_states), (self.to_k, context), (self.to_v, context))
         )
-        out = F.scaled_dot_product_attention(q, k, v)
+        if (
+            self.cpu_bf16_block > 0
+            and q.device.type == "cpu"
+            and q.dtype == torch.bfloat16
+            and not torch.is_grad_enabled()
+        ):
+            out = blockwise_attention(q, k, v, self.cpu_bf16_block)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
         out = rearrange(out, "B H L D -> B L (H D)")
         return self.to_out[1](self.to_out[0](out))
 
@@ -60,12 +97,14 @@ class FeedForward(nn.Module):
 class BasicTransformerBlock(nn.Module):
     """Pre-norm block: self-attention, cross-attention to the image tokens, feed-forward."""
 
-    def __init__(self, dim: int, heads: int, dim_head: int, cross_attention_dim: int | None) -> None:
+    def __init__(
+        self, dim: int, heads: int, dim_head: int, cross_attention_dim: int | None, cpu_bf16_block: int = 0
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn1 = Attention(dim, heads, dim_head)
+        self.attn1 = Attention(dim, heads, dim_head, cpu_bf16_block=cpu_bf16_block)
         self.norm2 = nn.LayerNorm(dim)
-        self.attn2 = Attention(dim, heads, dim_head, cross_attention_dim)
+        self.attn2 = Attention(dim, heads, dim_head, cross_attention_dim, cpu_bf16_block)
         self.norm3 = nn.LayerNorm(dim)
         self.ff = FeedForward(dim)
 
@@ -87,6 +126,7 @@ class Transformer1D(nn.Module):
         cross_attention_dim: int | None = 768,
         norm_num_groups: int = 32,
         gradient_checkpointing: bool = False,
+        cpu_bf16_attention_block: int = 128,
     ) -> None:
         super().__init__()
         inner_dim = num_attention_heads * attention_head_dim
@@ -94,7 +134,9 @@ class Transformer1D(nn.Module):
         self.norm = nn.GroupNorm(norm_num_groups, in_channels, eps=1e-6, affine=True)
         self.proj_in = nn.Linear(in_channels, inner_dim)
         self.transformer_blocks = nn.ModuleList(
-            BasicTransformerBlock(inner_dim, num_attention_heads, attention_head_dim, cross_attention_dim)
+            BasicTransformerBlock(
+                inner_dim, num_attention_heads, attention_head_dim, cross_attention_dim, cpu_bf16_attention_block
+            )
             for _ in range(num_layers)
         )
         self.proj_out = nn.Linear(inner_dim, in_channels)

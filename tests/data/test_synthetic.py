@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -102,14 +101,12 @@ def test_generated_set_layout(synthetic_set):
     }
 
 
-def test_cli_writes_a_tiny_set_quickly(tmp_path, capsys):
+def test_cli_writes_a_tiny_set_and_rejects_a_bad_domain(tmp_path, capsys):
     from scripts.make_synthetic_data import main
 
-    start = time.perf_counter()
     argv = [str(tmp_path / "out"), "--objects", "1", "--views", "3", "--size", "24", "--wild-images", "1"]
     argv += ["--mvimgnet-sequences", "1", "--mvimgnet-frames", "1", "--test-fraction", "0"]
     assert main(argv) == 0
-    assert time.perf_counter() - start < 30
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "out" / "info.json").is_file()
     bad = tmp_path / "bad.json"

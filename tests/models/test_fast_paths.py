@@ -229,6 +229,18 @@ def test_bf16_renders_within_40_db(parity_model: LRM, structured_model: tuple, e
         assert _psnr(fp32, bf16) >= 40.0
 
 
+def test_bf16_image_to_render_within_40_db(parity_model: LRM) -> None:
+    images = torch.rand(1, 1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fp32 = torch.stack(
+            parity_model.render_360(parity_model.image_to_scene_codes(images), 2, 0, 1.9, 40, 16, 16, "pt")[0]
+        )
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the backbone's blockwise CPU-bf16 attention included
+            codes = parity_model.image_to_scene_codes(images)
+            bf16 = torch.stack(parity_model.render_360(codes, 2, 0, 1.9, 40, 16, 16, "pt")[0])
+    assert _psnr(fp32, bf16) >= 40.0
+
+
 def test_bf16_scene_codes_come_back_in_fp32(parity_model: LRM) -> None:
     images = torch.rand(1, 1, 3, 64, 64)
     with torch.no_grad():
