@@ -35,6 +35,8 @@ VARIANTS = {
     "mini_mv": "(a) multi-view S only",
     "mini_cycle": "(b) + R self-training (recon + cycle)",
     "mini_clip": "(c) (b) + CLIP semantic (random CLIP)",
+    "mini_cycle_light": "(b') (b) with cycle weights ÷ 10",
+    "mini_recon": "(b'') (b) without the cycle loss",
 }
 DOMAINS = ("S", "R")
 METRICS = ("psnr", "ssim", "lpips")
@@ -60,6 +62,8 @@ COLOURS = {
     "mini_mv": (120, 120, 120),
     "mini_cycle": (52, 120, 200),
     "mini_clip": (230, 140, 40),
+    "mini_cycle_light": (120, 170, 230),
+    "mini_recon": (150, 90, 180),
 }
 
 

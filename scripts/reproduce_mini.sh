@@ -7,12 +7,14 @@
 #
 # Usage: scripts/reproduce_mini.sh [--iterations N] [--seeds "0 1"] [--variants "mini_mv mini_cycle mini_clip"]
 #                                  [--jobs J] [--out DIR] [--export-default]
-#                                  [--pretrain P [--lr LR] [--doc DOC] [--figure PNG]]
+#                                  [--pretrain P [--lr LR] [--vit-lr LR] [--doc DOC] [--figure PNG]] [--r-images N]
 # --jobs: trainings run in parallel (one CPU thread each). --export-default copies the best model
 # (highest R-test novel-view PSNR) to checkpoints/default/. Runs go under DIR (outputs/mini_study).
 # --pretrain P: first train mini_mv (seed 0) for P iterations, then start every variant from it,
-# as Real3D starts from TripoSR (--lr: the variants' learning rate; the table then goes to the
-# "pretrained" block of DOC, the figure to PNG).
+# as Real3D starts from TripoSR (--lr: the variants' learning rate; --vit-lr: the image encoder's, in
+# every run including the start, 0 = keep the random ViT frozen; the table then goes to the
+# "pretrained" block of DOC, the figure to PNG). Ablation variants: mini_cycle_light, mini_recon.
+# --r-images N: single-view R training images (default 96).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,8 +27,10 @@ OUT=outputs/mini_study
 EXPORT_DEFAULT=0
 PRETRAIN=0
 LR=""
+VIT_LR=""
 DOC=docs/mini_study.md
 FIGURE=""
+DATA_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --iterations) ITERATIONS=$2; shift 2 ;;
@@ -37,8 +41,10 @@ while [ $# -gt 0 ]; do
     --export-default) EXPORT_DEFAULT=1; shift ;;
     --pretrain) PRETRAIN=$2; shift 2 ;;
     --lr) LR=$2; shift 2 ;;
+    --vit-lr) VIT_LR=$2; shift 2 ;;
     --doc) DOC=$2; shift 2 ;;
     --figure) FIGURE=$2; shift 2 ;;
+    --r-images) DATA_ARGS+=(--r-images "$2"); shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -48,21 +54,25 @@ START=$(date +%s)
 mkdir -p "$OUT/runs" "$OUT/logs"
 
 echo "[1/4] data -> $OUT/data"
-"$PYTHON" scripts/mini_study_report.py data "$OUT/data"
+"$PYTHON" scripts/mini_study_report.py data "$OUT/data" "${DATA_ARGS[@]}"
 
+VIT_ARGS=()
+[ -z "$VIT_LR" ] || VIT_ARGS=(module.optimizer.lr_image_encoder="$VIT_LR")
 START_ARGS=()
 if [ "$PRETRAIN" -gt 0 ]; then
   echo "[1b/4] pre-training mini_mv (seed 0) for $PRETRAIN iterations: the start of every variant"
   rm -rf "$OUT/runs/start_seed0"
   OMP_NUM_THREADS=$JOBS MKL_NUM_THREADS=$JOBS "$PYTHON" scripts/train.py experiment=mini_mv seed=0 \
     module.training.total_iterations="$PRETRAIN" mini_data_dir="$OUT/data" hydra.run.dir="$OUT/runs/start_seed0" \
-    > "$OUT/logs/train_start_seed0.log" 2>&1 \
+    "${VIT_ARGS[@]}" > "$OUT/logs/train_start_seed0.log" 2>&1 \
     || { echo "pre-training failed: see $OUT/logs/train_start_seed0.log" >&2; exit 1; }
   START_ARGS=(model.pretrained_dir="$OUT/runs/start_seed0/export" model.weight_name=model.ckpt)
 fi
 if [ -n "$LR" ]; then
-  START_ARGS+=(module.optimizer.lr="$LR" module.optimizer.lr_embeddings="$LR" module.optimizer.lr_image_encoder="$LR")
+  START_ARGS+=(module.optimizer.lr="$LR" module.optimizer.lr_embeddings="$LR")
+  [ -n "$VIT_LR" ] || START_ARGS+=(module.optimizer.lr_image_encoder="$LR")
 fi
+START_ARGS+=("${VIT_ARGS[@]}")
 export TRAIN_EXTRA="${START_ARGS[*]}"
 
 train_one() {  # variant seed
