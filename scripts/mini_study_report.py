@@ -35,7 +35,7 @@ VARIANTS = {
     "mini_mv": "(a) multi-view S only",
     "mini_cycle": "(b) + R self-training (recon + cycle)",
     "mini_clip": "(c) (b) + CLIP semantic (random CLIP)",
-    "mini_cycle_light": "(b') (b) with cycle weights ÷ 10",
+    "mini_cycle_light": "(b') (b) with cycle weights / 10",
     "mini_recon": "(b'') (b) without the cycle loss",
 }
 DOMAINS = ("S", "R")
@@ -249,28 +249,30 @@ def draw_figure(path: Path, runs: dict, study_dir: Path) -> None:
     """Bar charts of PSNR and SSIM per domain and variant, then one R-test object per variant
     (input, predicted views, ground truth, as written by the evaluation)."""
     table = summarise(runs, "novel_views")
-    width = 900
+    width, per_row = 900, 3
+    variants = _ordered(table)
+    legend_h = 18 * -(-len(variants) // per_row)
     rows = []
-    for variant in _ordered(table):
+    for variant in variants:
         seed = min(runs[variant])
-        for index in (0, 1):
+        for index in (0, 1) if len(variants) <= 4 else (0,):
             image = _side_by_side(study_dir, variant, seed, "R", index)
             if image is not None:
                 side = 480
                 rows.append(
                     (f"{variant} seed {seed}", image.resize((side, max(1, round(image.height * side / image.width)))))
                 )
-    height = 300 + sum(im.height + 6 for _, im in rows) + 30
+    top = 12 + legend_h
+    height = top + 270 + sum(im.height + 6 for _, im in rows) + 30
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    _bar_panel(draw, (10, 30, width // 2 - 5, 290), table, "psnr")
-    _bar_panel(draw, (width // 2 + 5, 30, width - 10, 290), table, "ssim")
-    x, step = 10, (width - 20) / len(table)
-    for variant in _ordered(table):
-        draw.rectangle((x, 8, x + 14, 22), fill=COLOURS.get(variant, (0, 160, 0)))
-        draw.text((x + 18, 10), VARIANTS.get(variant, variant), fill=(0, 0, 0))
-        x += step
-    y = 300
+    _bar_panel(draw, (10, top, width // 2 - 5, top + 260), table, "psnr")
+    _bar_panel(draw, (width // 2 + 5, top, width - 10, top + 260), table, "ssim")
+    for i, variant in enumerate(variants):
+        x, y = 10 + (i % per_row) * (width - 20) / per_row, 6 + 18 * (i // per_row)
+        draw.rectangle((x, y, x + 14, y + 14), fill=COLOURS.get(variant, (0, 160, 0)))
+        draw.text((x + 18, y + 2), VARIANTS.get(variant, variant), fill=(0, 0, 0))
+    y = top + 270
     if rows:
         draw.text((10, y), "R test objects (per row: input | predicted novel views | ground truth)", fill=(0, 0, 0))
         y += 18
