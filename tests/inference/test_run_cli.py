@@ -96,3 +96,55 @@ def test_demo_settings_prefer_flags_then_checkpoint_then_triposr() -> None:
     assert settings.render_distance == 3.0
     assert settings.foreground_ratio == 0.65
     assert demo_settings(OmegaConf.create({})).mc_threshold == 25.0
+
+
+def _demo_args(image: Path, model_dir: Path, out: Path) -> list[str]:
+    return [str(image), "--pretrained-model-name-or-path", str(model_dir), "--device", "cpu",
+            "--mc-resolution", "24", "--mc-threshold", "1.5", "--output-dir", str(out)]  # fmt: skip
+
+
+def test_faithful_flag_turns_the_fast_paths_off_and_gives_the_same_mesh(
+    rgba_path: Path, tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scripts.run as run_cli
+
+    seen = []
+    original = run_cli.ImageTo3D
+
+    def record(model, *args, **kwargs):
+        seen.append(model.renderer.fast)
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(run_cli, "ImageTo3D", record)
+    assert main(_demo_args(rgba_path, tiny_model_dir, tmp_path / "fast")) == 0
+    assert main([*_demo_args(rgba_path, tiny_model_dir, tmp_path / "faithful"), "--faithful"]) == 0
+    assert seen == [True, False]
+    fast = trimesh.load(tmp_path / "fast" / "0" / "mesh.obj", force="mesh", process=False)
+    faithful = trimesh.load(tmp_path / "faithful" / "0" / "mesh.obj", force="mesh", process=False)
+    assert fast.vertices.shape == faithful.vertices.shape and len(fast.vertices) > 0
+    assert np.abs(np.sort(fast.vertices, axis=0) - np.sort(faithful.vertices, axis=0)).max() < 1e-4
+
+
+def test_bf16_on_a_cpu_without_bf16_is_one_line_before_loading(
+    rgba_path: Path,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("real3d.models.lrm.cpu_has_bf16", lambda: False)
+    out = tmp_path / "out"
+    assert main([*_demo_args(rgba_path, tiny_model_dir, out), "--precision", "bf16"]) == 2
+    stderr = capsys.readouterr().err
+    err = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "bf16" in err[0] and "fp32" in err[0]
+    assert not out.exists() and "Traceback" not in stderr
+
+
+def test_bf16_demo_runs_where_the_cpu_has_bf16(
+    rgba_path: Path, tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("real3d.models.lrm.cpu_has_bf16", lambda: True)
+    out = tmp_path / "out"
+    assert main([*_demo_args(rgba_path, tiny_model_dir, out), "--precision", "bf16"]) == 0
+    assert len(trimesh.load(out / "0" / "mesh.obj", force="mesh").vertices) > 0
