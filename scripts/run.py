@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 
 from real3d.errors import Real3DError
-from real3d.inference.pipeline import ImageTo3D, demo_settings, pick_device, resolve_model_folder
-from real3d.models import LRM
+from real3d.inference.pipeline import ImageTo3D, demo_settings, load_demo_model, pick_device
 from real3d.models.lrm import check_precision
 
 log = logging.getLogger("real3d.run")
@@ -41,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--render", action="store_true", help="Also render a 360° video.")
     parser.add_argument("--render-num-views", type=int, default=30, help="Views in the 360° render.")
     parser.add_argument("--render-size", type=int, default=None, help="Side of the rendered views in pixels (256).")
+    parser.add_argument("--bake-texture", action="store_true", help="Bake a UV texture instead of vertex colours.")
+    parser.add_argument("--texture-resolution", type=int, default=2048, help="Side of the baked texture in pixels.")
     parser.add_argument(
         "--faithful",
         action="store_true",
@@ -61,41 +62,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = pick_device(args.device)
         check_precision(device, args.precision)
-        folder, weight_name = resolve_model_folder(args.pretrained_model_name_or_path, args.weight_name)
-        model = LRM.from_pretrained(folder, weight_name=weight_name)
-        model.renderer.set_chunk_size(args.chunk_size)
-        model.renderer.fast = not args.faithful
-        model.to(device).eval()
-        log.info("model loaded from %s on %s", folder / weight_name, device)
+        model, _ = load_demo_model(
+            args.pretrained_model_name_or_path, args.weight_name, device, args.chunk_size, args.faithful
+        )
+        given = {
+            "foreground_ratio": args.foreground_ratio,
+            "mc_threshold": args.mc_threshold,
+            "render_size": args.render_size,
+        }
+        settings = demo_settings(
+            model.cfg,
+            remove_bg=not args.no_remove_bg,
+            mc_resolution=args.mc_resolution,
+            mesh_formats=(args.model_save_format,),
+            render=args.render,
+            render_num_views=args.render_num_views,
+            bake_texture=args.bake_texture,
+            texture_resolution=args.texture_resolution,
+            **{k: v for k, v in given.items() if v is not None},
+        )
     except Real3DError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    given = {
-        "foreground_ratio": args.foreground_ratio,
-        "mc_threshold": args.mc_threshold,
-        "render_size": args.render_size,
-    }
-    settings = demo_settings(
-        model.cfg,
-        mc_resolution=args.mc_resolution,
-        model_save_format=args.model_save_format,
-        render=args.render,
-        render_num_views=args.render_num_views,
-        **{k: v for k, v in given.items() if v is not None},
-    )
-    demo = ImageTo3D(
-        model, settings, remove_bg=not args.no_remove_bg, rembg_model=args.rembg_model, precision=args.precision
-    )
+    demo = ImageTo3D(model, settings, rembg_model=args.rembg_model, precision=args.precision)
     failures = 0
     for index, image_path in enumerate(args.image):
         out_dir = Path(args.output_dir) / str(index)
         try:
-            timings = demo(image_path, out_dir)
+            result = demo(image_path, out_dir)
         except Real3DError as exc:
             failures += 1
             print(f"error: {exc}" if str(image_path) in str(exc) else f"error: {image_path}: {exc}", file=sys.stderr)
             continue
-        log.info("[%d] %s -> %s (%s)", index, image_path, out_dir, timings)
+        log.info("[%d] %s -> %s (%s)", index, image_path, out_dir, result.timings)
     if failures:
         print(f"{failures} of {len(args.image)} image(s) failed", file=sys.stderr)
         return 1

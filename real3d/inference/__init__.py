@@ -1,1 +1,1 @@
-"""Single-image inference: input preprocessing, background removal, export of meshes and videos."""
+"""Single-image inference: the one demo pipeline (run.py, web app), preprocessing, texture baking, export."""

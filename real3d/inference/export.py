@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from real3d.errors import Real3DError
 from real3d.io import atomic_path
 
 MESH_FORMATS = ("obj", "glb")
+
+# z up -> y up for web glTF viewers, as TripoSR's app turns its meshes: x' = -y, y' = z, z' = -x.
+GLTF_VIEWER_AXES = np.array([[0, -1, 0, 0], [0, 0, 1, 0], [-1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
 
 
 def export_mesh(mesh: trimesh.Trimesh, path: str | Path) -> Path:
@@ -46,4 +50,20 @@ def save_video(frames: Sequence[PIL.Image.Image | np.ndarray], path: str | Path,
                 writer.append_data(array)
         finally:
             writer.close()
+    return path
+
+
+def for_gltf_viewer(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """A copy turned y-up for a web 3D viewer (colours or texture kept); downloads keep the model's axes."""
+    view = mesh.copy()
+    view.apply_transform(GLTF_VIEWER_AXES)
+    return view
+
+
+def zip_files(paths: Sequence[Path], path: str | Path) -> Path:
+    """One ZIP archive of `paths` (flat, by file name), e.g. an OBJ with its MTL and texture."""
+    path = Path(path)
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in paths:
+            archive.write(member, arcname=Path(member).name)
     return path

@@ -1,20 +1,22 @@
-"""Image -> mesh (+ 360° render) for the demo, one image at a time, with per-stage timings."""
+"""Image -> mesh (+ 360° render, + baked texture): the one demo pipeline of `run.py` and the web app."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import PIL.Image
 import torch
+import trimesh
 from omegaconf import DictConfig
 
 from real3d.errors import Real3DError
 from real3d.inference.background import BackgroundRemover, has_transparency
-from real3d.inference.export import export_mesh, save_image, save_video
+from real3d.inference.export import MESH_FORMATS, export_mesh, save_image, save_video
 from real3d.inference.preprocess import load_image, prepare_input
 from real3d.models import LRM
 from real3d.models.lrm import Precision
@@ -22,20 +24,38 @@ from real3d.models.lrm import Precision
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoSettings:
     """What the demo produces for each image (the CLI flags of TripoSR/Real3D's run.py)."""
 
+    remove_bg: bool = True
     foreground_ratio: float = 0.65
     mc_resolution: int = 256
     mc_threshold: float = 25.0
-    model_save_format: str = "obj"
+    mesh_formats: tuple[str, ...] = ("obj",)
     render: bool = False
     render_num_views: int = 30
     render_size: int = 256
     render_elevation_deg: float = 0.0
     render_distance: float = 1.9
     render_fovy_deg: float = 40.0
+    bake_texture: bool = False
+    texture_resolution: int = 2048
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.mesh_formats if f not in MESH_FORMATS]
+        if bad or not self.mesh_formats:
+            raise Real3DError(f"mesh formats must be among {MESH_FORMATS}, got {list(self.mesh_formats)}")
+        if self.render and self.render_num_views < 1:
+            raise Real3DError(f"the 360° render needs at least one view, got {self.render_num_views}")
+        if self.bake_texture and not 8 <= self.texture_resolution <= 8192:
+            raise Real3DError(f"texture resolution must be in [8, 8192], got {self.texture_resolution}")
+
+    def stages(self) -> list[str]:
+        """The stage names a run with these settings goes through, in order."""
+        optional = {"render": self.render, "bake_texture": self.bake_texture}
+        names = ["preprocess", "image_to_triplane", "render", "extract_mesh", "bake_texture", "export_mesh"]
+        return [name for name in names if optional.get(name, True)]
 
 
 def demo_settings(model_cfg: DictConfig, **flags: object) -> DemoSettings:
@@ -48,20 +68,38 @@ def demo_settings(model_cfg: DictConfig, **flags: object) -> DemoSettings:
     return DemoSettings(**{**from_checkpoint, **flags})
 
 
+StageCallback = Callable[[str], None]
+
+
 @dataclass
 class Timings:
-    """Seconds per stage for one image."""
+    """Seconds per stage for one image; `on_stage` hears each stage's name as it starts."""
 
     stages: dict[str, float] = field(default_factory=dict)
+    on_stage: StageCallback | None = None
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        if self.on_stage is not None:
+            self.on_stage(name)
         start = time.perf_counter()
         yield
         self.stages[name] = time.perf_counter() - start
 
     def __str__(self) -> str:
         return ", ".join(f"{k} {v:.2f}s" for k, v in self.stages.items())
+
+
+@dataclass
+class DemoResult:
+    """What one image produced: the files written and the final mesh (textured when baked)."""
+
+    input_image: Path
+    meshes: dict[str, Path]  # format -> main mesh file
+    files: list[Path]  # every file written
+    mesh: trimesh.Trimesh
+    video: Path | None
+    timings: Timings
 
 
 RELEASED_DIR = Path("checkpoints")
@@ -86,67 +124,136 @@ def resolve_model_folder(folder: str | Path | None, weight_name: str | None) -> 
     )
 
 
-class ImageTo3D:
-    """Runs the demo stages for one image and writes `input.png`, the mesh and renders."""
-
-    def __init__(
-        self,
-        model: LRM,
-        settings: DemoSettings,
-        remove_bg: bool = True,
-        rembg_model: str | None = None,
-        precision: Precision = None,
-    ) -> None:
-        self.model = model
-        self.settings = settings
-        self.precision = precision
-        self.remove_bg = remove_bg
-        self.rembg_model = rembg_model
-        self._remover: BackgroundRemover | None = None
-
-    def remover(self) -> BackgroundRemover | None:
-        """The rembg session, created on first need (RGBA inputs never need it)."""
-        if self.remove_bg and self._remover is None:
-            self._remover = BackgroundRemover(self.rembg_model)
-        return self._remover
-
-    def __call__(self, image_path: str | Path, out_dir: str | Path) -> Timings:
-        s = self.settings
-        out_dir = Path(out_dir)
-        timings = Timings()
-        with timings.stage("preprocess"):
-            image = load_image(image_path)
-            remover = None if has_transparency(image) else self.remover()
-            image = prepare_input(image, remover, s.foreground_ratio)
-            save_image(image, out_dir / "input.png")
-        with timings.stage("image_to_triplane"):
-            scene_codes = self.model.get_latent_from_img([image], self.model.device, precision=self.precision)
-        if s.render:
-            with timings.stage("render"):
-                views = self.model.render_360(
-                    scene_codes,
-                    s.render_num_views,
-                    elevation_deg=s.render_elevation_deg,
-                    camera_distance=s.render_distance,
-                    fovy_deg=s.render_fovy_deg,
-                    height=s.render_size,
-                    width=s.render_size,
-                    return_type="pil",
-                    precision=self.precision,
-                )[0]
-                for i, view in enumerate(views):
-                    save_image(view, out_dir / f"render_{i:03d}.png")
-                save_video(views, out_dir / "render.mp4", fps=30)
-        with timings.stage("extract_mesh"):
-            mesh = self.model.extract_mesh(scene_codes, s.mc_resolution, s.mc_threshold, precision=self.precision)[0]
-        with timings.stage("export_mesh"):
-            export_mesh(mesh, out_dir / f"mesh.{s.model_save_format}")
-        return timings
-
-
 def pick_device(requested: str) -> torch.device:
     """The requested device, falling back to CPU (with a warning) when CUDA is not available."""
     if requested.startswith("cuda") and not torch.cuda.is_available():
         log.warning("CUDA is not available, using CPU")
         return torch.device("cpu")
     return torch.device(requested)
+
+
+def load_demo_model(
+    folder: str | Path | None,
+    weight_name: str | None,
+    device: torch.device,
+    chunk_size: int = 8192,
+    faithful: bool = False,
+) -> tuple[LRM, Path]:
+    """The eval-mode model on `device` (folder resolved as `resolve_model_folder`) and its weights file."""
+    folder, weight_name = resolve_model_folder(folder, weight_name)
+    model = LRM.from_pretrained(folder, weight_name=weight_name)
+    model.renderer.set_chunk_size(chunk_size)
+    model.renderer.fast = not faithful
+    model.to(device).eval()
+    log.info("model loaded from %s on %s", folder / weight_name, device)
+    return model, folder / weight_name
+
+
+class ImageTo3D:
+    """Runs the demo stages for one image and writes `input.png`, the mesh(es) and renders."""
+
+    def __init__(
+        self,
+        model: LRM,
+        settings: DemoSettings,
+        rembg_model: str | None = None,
+        precision: Precision = None,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.precision = precision
+        self.rembg_model = rembg_model
+        self._remover: BackgroundRemover | None = None
+
+    def remover(self) -> BackgroundRemover:
+        """The rembg session, created on first need (RGBA inputs never need it)."""
+        if self._remover is None:
+            self._remover = BackgroundRemover(self.rembg_model)
+        return self._remover
+
+    def prepare(self, image: str | Path | PIL.Image.Image, settings: DemoSettings | None = None) -> PIL.Image.Image:
+        """The model-ready input: decoded, background removed (unless alpha is given), framed, on grey."""
+        s = settings or self.settings
+        if not isinstance(image, PIL.Image.Image):
+            image = load_image(image)
+        remover = self.remover() if s.remove_bg and not has_transparency(image) else None
+        return prepare_input(image, remover, s.foreground_ratio)
+
+    def __call__(
+        self,
+        image: str | Path | PIL.Image.Image,
+        out_dir: str | Path,
+        settings: DemoSettings | None = None,
+        on_stage: StageCallback | None = None,
+    ) -> DemoResult:
+        """All stages for one image file (or decoded image), results in `out_dir`."""
+        timings = Timings(on_stage=on_stage)
+        with timings.stage("preprocess"):
+            prepared = self.prepare(image, settings)
+        return self.reconstruct(prepared, out_dir, settings, timings)
+
+    @torch.inference_mode()  # also in server worker threads, where grad mode is on by default
+    def reconstruct(
+        self,
+        prepared: PIL.Image.Image,
+        out_dir: str | Path,
+        settings: DemoSettings | None = None,
+        timings: Timings | None = None,
+    ) -> DemoResult:
+        """The stages after preprocessing, on an image from `prepare`."""
+        s = settings or self.settings
+        out_dir = Path(out_dir)
+        timings = timings or Timings()
+        input_path = save_image(prepared, out_dir / "input.png")
+        with timings.stage("image_to_triplane"):
+            scene_codes = self.model.get_latent_from_img([prepared], self.model.device, precision=self.precision)
+        video = None
+        if s.render:
+            with timings.stage("render"):
+                video = self._render(scene_codes, s, out_dir)
+        with timings.stage("extract_mesh"):
+            mesh = self.model.extract_mesh(scene_codes, s.mc_resolution, s.mc_threshold, precision=self.precision)[0]
+        if len(mesh.faces) == 0:
+            raise Real3DError(
+                f"the reconstruction has no surface at marching-cubes threshold {s.mc_threshold:g} (try a lower one)"
+            )
+        if s.bake_texture:
+            from real3d.inference.texture import bake_texture
+
+            with timings.stage("bake_texture"):
+                mesh = bake_texture(self.model, scene_codes[0], mesh, s.texture_resolution, progress=True)
+        with timings.stage("export_mesh"):
+            meshes, files = self._export(mesh, s, out_dir)
+        return DemoResult(input_path, meshes, [input_path, *files], mesh, video, timings)
+
+    def _render(self, scene_codes: torch.Tensor, s: DemoSettings, out_dir: Path) -> Path:
+        views = self.model.render_360(
+            scene_codes,
+            s.render_num_views,
+            elevation_deg=s.render_elevation_deg,
+            camera_distance=s.render_distance,
+            fovy_deg=s.render_fovy_deg,
+            height=s.render_size,
+            width=s.render_size,
+            return_type="pil",
+            precision=self.precision,
+        )[0]
+        for i, view in enumerate(views):
+            save_image(view, out_dir / f"render_{i:03d}.png")
+        return save_video(views, out_dir / "render.mp4", fps=30)
+
+    @staticmethod
+    def _export(mesh: trimesh.Trimesh, s: DemoSettings, out_dir: Path) -> tuple[dict[str, Path], list[Path]]:
+        """Write the mesh in each format: vertex colours, or the baked texture beside it."""
+        meshes: dict[str, Path] = {}
+        files: list[Path] = []
+        for fmt in s.mesh_formats:
+            if s.bake_texture:
+                from real3d.inference.texture import export_textured_mesh
+
+                written = export_textured_mesh(mesh, out_dir / "mesh", fmt)
+            else:
+                written = [export_mesh(mesh, out_dir / f"mesh.{fmt}")]
+            meshes[fmt] = next(p for p in written if p.suffix == f".{fmt}")
+            files.extend(written)
+        return meshes, files

@@ -83,6 +83,6 @@ def prepare_input(
     else:
         raise Real3DError(
             "image has no transparent background and background removal is off "
-            "(drop --no-remove-bg, or give an RGBA image whose alpha is the object mask)"
+            "(turn it on, or give an RGBA image whose alpha is the object mask)"
         )
     return composite_on_grey(resize_foreground(rgba, foreground_ratio))

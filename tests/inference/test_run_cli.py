@@ -148,3 +148,16 @@ def test_bf16_demo_runs_where_the_cpu_has_bf16(
     out = tmp_path / "out"
     assert main([*_demo_args(rgba_path, tiny_model_dir, out), "--precision", "bf16"]) == 0
     assert len(trimesh.load(out / "0" / "mesh.obj", force="mesh").vertices) > 0
+
+
+def test_bake_texture_writes_textured_obj_and_glb(rgba_path: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
+    pytest.importorskip("xatlas")
+    for fmt in ("obj", "glb"):
+        out = tmp_path / fmt
+        args = [*_demo_args(rgba_path, tiny_model_dir, out), "--model-save-format", fmt]
+        assert main([*args, "--bake-texture", "--texture-resolution", "64"]) == 0
+        mesh = trimesh.load(out / "0" / f"mesh.{fmt}", force="mesh")
+        assert isinstance(mesh.visual, trimesh.visual.TextureVisuals)
+    written = sorted(p.name for p in (tmp_path / "obj" / "0").iterdir())
+    assert written == ["input.png", "mesh.mtl", "mesh.obj", "mesh.png"]
+    assert PIL.Image.open(tmp_path / "obj" / "0" / "mesh.png").size == (64, 64)
