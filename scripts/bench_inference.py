@@ -22,17 +22,21 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import torch
-from scipy.spatial import cKDTree
+import torch.nn.functional as F
 from torch import nn
 
 from real3d.geometry import spherical_rays
+from real3d.inference.preprocess import load_image, prepare_input
 from real3d.models import LRM
 from real3d.models.lrm import cpu_has_bf16
+from real3d.models.renderer import TriplaneNeRFRenderer
 
 # The original implementation on this project's 2-core CPU (issue #8): full-size model, chunk 8192.
 REFERENCE_SECONDS = {"image->triplane fp32": 19.0, "render 256² (random weights)": 7.8, "mesh 128³": 6.8}
@@ -57,6 +61,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["triplane", "render", "orbit", "mesh", "bf16"],
         choices=["triplane", "render", "orbit", "mesh", "bf16"],
     )
+    parser.add_argument("--default-model", default="checkpoints/default", help="The bundled trained model.")
+    parser.add_argument("--examples", nargs="*", default=["assets/examples/mug.png"], help="Its input images.")
+    parser.add_argument("--demo-views", type=int, default=30, help="Orbit views of the default model's demo.")
+    parser.add_argument("--demo-size", type=int, default=128, help="Orbit view size of the default model's demo.")
+    parser.add_argument("--orbit-fields", nargs="*", default=["structured"], help="Fields of the orbit stage.")
+    parser.add_argument("--fit-steps", type=int, default=1500, help="Gradient steps of the fitted field.")
+    parser.add_argument("--cache", default=".bench_cache", help="Folder for the fitted field (gitignored).")
+    parser.add_argument(
+        "--fields", nargs="*", default=None, help="Only these fields: random weights, structured, fitted, default."
+    )
+    parser.add_argument("--pictures", default=None, help="Save each field's render here as perf_<field>.png.")
     parser.add_argument("--json", default=None, help="Also write the results to this JSON file.")
     parser.add_argument("--plot", default=None, help="Write an SVG bar chart of the stage times here.")
     return parser.parse_args(argv)
@@ -107,6 +122,89 @@ def structured_scene(decoder: nn.Module, plane_size: int, n_channels: int, gain:
 
     planes[0, 0, texel(0.0), texel(0.72)] += 0.55  # a rod along z through (x, y) = (0.72, 0)
     planes[0, 0, :, texel(-0.75)] += 0.45  # a wall at x = -0.75, limited in y and z by the ball's terms
+    return planes
+
+
+def smooth_features(n_channels: int, plane_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Random smooth plane features [3, n_channels, P, P]: a few low-frequency waves per channel."""
+    centres = (torch.arange(plane_size) + 0.5) / plane_size * 2 - 1
+    v, u = torch.meshgrid(centres, centres, indexing="ij")
+    features = torch.zeros(3, n_channels, plane_size, plane_size)
+    for _ in range(3):
+        freq = torch.rand(3, n_channels, 2, 1, 1, generator=generator) * 8 - 4
+        phase = torch.rand(3, n_channels, 1, 1, generator=generator) * 2 * torch.pi
+        features += 0.3 * torch.sin(freq[:, :, 0] * u + freq[:, :, 1] * v + phase)
+    return features
+
+
+def fitted_scene(
+    decoder: nn.Module,
+    plane_size: int,
+    n_channels: int,
+    steps: int = 1500,
+    batch: int = 8192,
+    seed: int = 0,
+    raw_range: tuple[float, float] = (-12.0, 10.0),
+) -> torch.Tensor:
+    """Fit `decoder` (re-initialised at random) to the structured field; return its fixed triplane [3,C,P,P].
+
+    The triplane holds the structured field's four signal channels and random smooth features in the
+    others; the decoder learns by gradient descent (Adam, `steps` batches of points, half of them near
+    the object) the structured decoder's raw density, clipped to `raw_range`, and colour features. The
+    result has dense weights, every hidden unit in use, and a field like a trained model's: an opaque,
+    textured object with thin parts in near-empty space, which interval bounds cannot prove empty.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    teacher = copy.deepcopy(decoder)
+    planes = structured_scene(teacher, plane_size, n_channels)
+    planes[:, 4:] = smooth_features(n_channels - 4, plane_size, generator)
+    torch.manual_seed(seed)
+    for layer in decoder.modules():
+        if isinstance(layer, nn.Linear):
+            layer.reset_parameters()
+    renderer = TriplaneNeRFRenderer(radius=0.87)
+    with torch.no_grad():
+        pool = (torch.rand(1 << 18, 3, generator=generator) * 2 - 1) * renderer.radius
+        features = renderer._sample_planes(planes, pool / renderer.radius)
+        target = teacher(features)
+        target_raw = target["density"][:, 0].clamp(*raw_range)
+        near = (target_raw > raw_range[0] + 4).nonzero()[:, 0]  # the object and around it
+        band = ((target_raw > -4) & (target_raw < raw_range[1] - 2)).nonzero()[:, 0]  # its surface
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
+    for _ in range(steps):
+        pick = torch.cat(
+            [
+                subset[torch.randint(len(subset), (batch // 3,), generator=generator)]
+                for subset in (torch.arange(len(pool)), near, band)
+            ]
+        )
+        out = decoder(features[pick])
+        loss = F.mse_loss(out["density"][:, 0], target_raw[pick]) + 10 * F.mse_loss(
+            out["features"], target["features"][pick]
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    decoder.eval().requires_grad_(False)
+    return planes
+
+
+def cached_fitted_scene(
+    decoder: nn.Module, plane_size: int, n_channels: int, cache_dir: Path, steps: int
+) -> torch.Tensor:
+    """`fitted_scene`, loaded from `cache_dir` when fitted before for this decoder shape and step count."""
+    shape = "-".join(str(m.out_features) for m in decoder.modules() if isinstance(m, nn.Linear))
+    path = cache_dir / f"fitted_{plane_size}_{n_channels}_{shape}_{steps}.pt"
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+        decoder.load_state_dict(saved["decoder"])
+        return saved["planes"]
+    with torch.enable_grad(), torch.inference_mode(False):
+        planes = fitted_scene(decoder, plane_size, n_channels, steps=steps)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"decoder": decoder.state_dict(), "planes": planes}, path)
     return planes
 
 
@@ -249,19 +347,19 @@ def render_difference(a: torch.Tensor, b: torch.Tensor, stats: dict) -> dict:
 
 
 def mesh_difference(a: list, b: list, stats: dict) -> dict:
-    """Whether the meshes have the same vertex/face counts, the largest vertex distance, the grid share."""
+    """Whether the meshes are the same (faces equal, vertices in the same order), and the grid share evaluated."""
     a, b = a[0], b[0]
     evaluated = stats["points_evaluated"] / stats["points_total"]
     same_counts = a.vertices.shape == b.vertices.shape and a.faces.shape == b.faces.shape
-    distance = 0.0
-    if len(a.vertices) and len(b.vertices):
-        distance = max(cKDTree(a.vertices).query(b.vertices)[0].max(), cKDTree(b.vertices).query(a.vertices)[0].max())
+    same_faces = same_counts and bool(np.array_equal(a.faces, b.faces))
+    distance = float(np.abs(a.vertices - b.vertices).max(initial=0.0)) if same_counts else float("inf")
     return {
-        "diff": f"{'same' if same_counts else 'DIFFERENT'} V/F, max|Δv| {distance:.0e}",
-        "max_vertex_distance": float(distance),
+        "diff": f"{'same' if same_faces else 'DIFFERENT'} F, max|Δv| {distance:.0e}",
+        "max_vertex_distance": distance,
         "same_counts": same_counts,
+        "same_faces": same_faces,
         "vertices": len(a.vertices),
-        "note": f"fast path evaluates {100 * evaluated:.1f}% of the grid",
+        "note": f"fast path evaluates {100 * evaluated:.1f}% of the grid ({stats.get('coarse_to_fine', '')})",
     }
 
 
@@ -290,6 +388,29 @@ def image_to_triplane_gflop(model: LRM, base_dir: Path) -> float:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             meta.image_to_scene_codes(torch.rand(1, 1, 3, size, size))
     return counter.get_total_flops() / 1e9
+
+
+def default_model_fields(args: argparse.Namespace, device: torch.device) -> dict[str, Field]:
+    """The bundled trained model on its example images, with its demo settings (none if it is absent)."""
+    folder = Path(args.default_model)
+    if not (folder / "model.ckpt").is_file():
+        return {}
+    model = LRM.from_pretrained(folder).to(device).eval()
+    model.renderer.set_chunk_size(args.chunk_size)
+    demo = model.cfg.get("demo") or {}
+    fields = {}
+    for path in args.examples:
+        image = prepare_input(load_image(path), None, demo.get("foreground_ratio", 0.65))
+        scene = model.get_latent_from_img([image], device)[0]
+        fields[f"default ({Path(path).stem})"] = Field(
+            model,
+            model.decoder,
+            scene,
+            demo.get("render_distance", 1.9),
+            demo.get("render_fovy_deg", 40.0),
+            demo.get("mc_threshold", 25.0),
+        )
+    return fields
 
 
 # ------------------------------------------------------------------------------------------ stages
@@ -333,16 +454,40 @@ def stage_triplane(model: LRM, device: torch.device, args: argparse.Namespace) -
     return [row]
 
 
-def stage_render(model: LRM, scenes: dict, device: torch.device, args: argparse.Namespace) -> list[dict]:
-    size = args.render_size
-    rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, size, size)
-    rays_o, rays_d = rays_o[0].to(device), rays_d[0].to(device)
-    rows = []
-    for label, (decoder, scene) in scenes.items():
+@dataclass
+class Field:
+    """A benchmark field: the model that renders it, its decoder and triplane, and its view/mesh settings."""
 
-        def render(fast: bool, decoder: nn.Module = decoder, scene: torch.Tensor = scene) -> torch.Tensor:
+    model: LRM
+    decoder: nn.Module
+    scene: torch.Tensor  # [3, C, P, P]
+    distance: float = 1.9
+    fovy: float = 40.0
+    threshold: float = 25.0
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[LRM]:
+        """The model with this field's decoder."""
+        original = self.model.decoder
+        self.model.decoder = self.decoder
+        try:
+            yield self.model
+        finally:
+            self.model.decoder = original
+
+
+def stage_render(fields: dict[str, Field], device: torch.device, args: argparse.Namespace) -> list[dict]:
+    """One view of each field; its fast render is saved as docs/perf_<field>.png with --pictures."""
+    size = args.render_size
+    rows = []
+    for label, field in fields.items():
+        rays_o, rays_d = spherical_rays(1, 20.0, field.distance, field.fovy, size, size)
+        rays_o, rays_d = rays_o[0].to(device), rays_d[0].to(device)
+        renderer = field.model.renderer
+
+        def render(fast: bool, field: Field = field, rays: tuple = (rays_o, rays_d)) -> torch.Tensor:
             with torch.inference_mode():
-                return model.renderer.render_rays(decoder, scene, rays_o, rays_d, fast=fast)[0]
+                return field.model.renderer.render_rays(field.decoder, field.scene, *rays, fast=fast)[0]
 
         rows.append(
             compare(
@@ -353,63 +498,74 @@ def stage_render(model: LRM, scenes: dict, device: torch.device, args: argparse.
                 device,
                 args.repeats,
                 args.slow_repeats,
-                stats=lambda: model.renderer.last_stats,
+                stats=lambda renderer=renderer: renderer.last_stats,
             )
         )
+        if args.pictures:
+            picture = (render(True).clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
+            name = label.split(" (")[0].replace(" ", "_")
+            PIL.Image.fromarray(picture).save(Path(args.pictures) / f"perf_{name}.png")
     return rows
 
 
-def stage_orbit(model: LRM, scenes: dict, device: torch.device, args: argparse.Namespace) -> list[dict]:
-    n_views, size = args.orbit
-    decoder, scene = scenes["structured"]
-    original = model.decoder
-    model.decoder = decoder
-    try:
-
-        def orbit(fast: bool) -> torch.Tensor:
-            views = model.render_360(scene[None], n_views, 0.0, 1.9, 40.0, size, size, "pt", fast=fast)[0]
-            return torch.stack(views)
-
-        row = compare(
-            f"360° orbit {n_views}x{size}² (structured)",
-            lambda: orbit(False),
-            lambda: orbit(True),
-            render_difference,
-            device,
-            args.repeats,
-            args.slow_repeats,
-            stats=lambda: model.renderer.last_stats,
-        )
-    finally:
-        model.decoder = original
-    return [row]
-
-
-def stage_mesh(model: LRM, scenes: dict, device: torch.device, args: argparse.Namespace) -> list[dict]:
-    decoder, scene = scenes["structured"]
-    original = model.decoder
-    model.decoder = decoder
+def stage_orbit(fields: dict[str, Field], device: torch.device, args: argparse.Namespace) -> list[dict]:
+    """Orbits of the `--orbit-fields` and, with the default model's demo settings, of its examples."""
     rows = []
-    try:
-        for resolution in args.mc_resolutions:
+    for label, field in fields.items():
+        if label not in args.orbit_fields and not label.startswith("default"):
+            continue
+        n_views, size = args.orbit if not label.startswith("default") else (args.demo_views, args.demo_size)
+        with field.installed() as model:
+
+            def orbit(
+                fast: bool, model: LRM = model, field: Field = field, n_views: int = n_views, size: int = size
+            ) -> torch.Tensor:
+                views = model.render_360(
+                    field.scene[None], n_views, 0.0, field.distance, field.fovy, size, size, "pt", fast=fast
+                )[0]
+                return torch.stack(views)
+
             rows.append(
                 compare(
-                    f"mesh {resolution}³ (structured)",
-                    lambda r=resolution: model.extract_mesh(scene[None], r, 25.0, fast=False),
-                    lambda r=resolution: model.extract_mesh(scene[None], r, 25.0, fast=True),
-                    mesh_difference,
+                    f"360° orbit {n_views}x{size}² ({label})",
+                    lambda orbit=orbit: orbit(False),
+                    lambda orbit=orbit: orbit(True),
+                    render_difference,
                     device,
                     args.repeats,
                     args.slow_repeats,
-                    stats=lambda: model.renderer.last_stats,
+                    stats=lambda model=model: model.renderer.last_stats,
                 )
             )
-    finally:
-        model.decoder = original
     return rows
 
 
-def stage_bf16(model: LRM, scenes: dict, device: torch.device, args: argparse.Namespace) -> list[dict]:
+def stage_mesh(fields: dict[str, Field], device: torch.device, args: argparse.Namespace) -> list[dict]:
+    """Meshes of each field (but the haze of random weights) at each resolution, coarse to fine vs dense."""
+    rows = []
+    for label, field in fields.items():
+        if label == "random weights":
+            continue
+        for resolution in args.mc_resolutions:
+            with field.installed() as model:
+                rows.append(
+                    compare(
+                        f"mesh {resolution}³ ({label})",
+                        lambda r=resolution, m=model, f=field: m.extract_mesh(
+                            f.scene[None], r, f.threshold, fast=False
+                        ),
+                        lambda r=resolution, m=model, f=field: m.extract_mesh(f.scene[None], r, f.threshold, fast=True),
+                        mesh_difference,
+                        device,
+                        args.repeats,
+                        args.slow_repeats,
+                        stats=lambda m=model: m.renderer.last_stats,
+                    )
+                )
+    return rows
+
+
+def stage_bf16(model: LRM, scenes: dict[str, Field], device: torch.device, args: argparse.Namespace) -> list[dict]:
     """fp32 vs bf16 autocast for image -> triplane and a render; skipped on CPUs without bf16."""
     fp32_rate = matmul_gflops(device, torch.float32, 512, 512, 512)
     bf16_rate = matmul_gflops(device, torch.bfloat16, 512, 512, 512)
@@ -439,7 +595,7 @@ def stage_bf16(model: LRM, scenes: dict, device: torch.device, args: argparse.Na
             args.slow_repeats,
         )
     ]
-    decoder, scene = scenes["structured"]
+    decoder, scene = scenes["structured"].decoder, scenes["structured"].scene
     rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, args.render_size, args.render_size)
     rays_o, rays_d = rays_o[0].to(device), rays_d[0].to(device)
 
@@ -534,10 +690,20 @@ def main(argv: list[str] | None = None) -> int:
     size = model.cfg.cond_image_size
     with torch.inference_mode():
         scene = model.image_to_scene_codes(torch.rand(1, 1, 3, size, size, device=device))[0]
-    structured_decoder = copy.deepcopy(model.decoder)
     plane_size, n_channels = scene.shape[-1], scene.shape[1]
+    structured_decoder, fitted_decoder = copy.deepcopy(model.decoder), copy.deepcopy(model.decoder)
     structured = structured_scene(structured_decoder, plane_size, n_channels).to(device)
-    scenes = {"random weights": (model.decoder, scene), "structured": (structured_decoder, structured)}
+    fitted = cached_fitted_scene(fitted_decoder, plane_size, n_channels, Path(args.cache), args.fit_steps)
+    fields = {
+        "random weights": Field(model, model.decoder, scene),
+        "structured": Field(model, structured_decoder, structured),
+        "fitted": Field(model, fitted_decoder.to(device), fitted.to(device)),
+    }
+    fields.update(default_model_fields(args, device))
+    if args.fields:
+        fields = {k: v for k, v in fields.items() if k.split(" (")[0] in args.fields}
+    if args.pictures:
+        Path(args.pictures).mkdir(parents=True, exist_ok=True)
 
     header = (
         f"{'stage':<34} {'faithful':>9} {'fast':>9} {'speed-up':>8} {'peak MB':>9} {'peak MB':>9}  {'difference':<22}"
@@ -547,10 +713,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     stage_fns = {
         "triplane": lambda: stage_triplane(model, device, args),
-        "render": lambda: stage_render(model, scenes, device, args),
-        "orbit": lambda: stage_orbit(model, scenes, device, args),
-        "mesh": lambda: stage_mesh(model, scenes, device, args),
-        "bf16": lambda: stage_bf16(model, scenes, device, args),
+        "render": lambda: stage_render(fields, device, args),
+        "orbit": lambda: stage_orbit(fields, device, args),
+        "mesh": lambda: stage_mesh(fields, device, args),
+        "bf16": lambda: stage_bf16(model, fields, device, args),
     }
     for stage in args.stages:
         rows += stage_fns[stage]()

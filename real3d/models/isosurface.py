@@ -1,10 +1,13 @@
-"""Marching cubes on the density field with PyMCubes (no compiled torch extension needed).
+"""Marching cubes on the density grid with PyMCubes (no compiled torch extension needed).
 
-The density grid is either evaluated at every grid point (the reference's dense grid) or coarse to
-fine: a guaranteed range of the density over blocks of the grid (`TriplaneNeRFRenderer.field_bounds`)
-proves most blocks entirely below or above the threshold; only the other blocks are evaluated. Every
-grid edge that the surface crosses lies in an unproven block, so both of its ends hold exact values,
-and every proven point has the right sign: marching cubes gives the same mesh as on the dense grid.
+The density grid is evaluated at every grid point (the reference's dense grid) or coarse to fine,
+two ways. `sparse_density_grid`: a guaranteed range of the density over blocks of the grid
+(`TriplaneNeRFRenderer.field_bounds`) proves most blocks entirely below or above the threshold; only
+the other blocks are evaluated. Every grid edge that the surface crosses lies in an unproven block, so
+both of its ends hold exact values, and every proven point has the right sign: marching cubes gives
+the same mesh as on the dense grid. `evaluated_density_grid`, for trained fields that the bounds
+cannot decide: the density on a coarse grid, refined near the threshold with a margin and checked
+(see there), falling back to the dense grid where the check fails.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from dataclasses import dataclass
 import mcubes
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+from real3d.models.renderer import _window_reduce
 
 # bounds_fn((lo, hi) per axis of the boxes' world extents, cells [N,3] or None) -> density (lo, hi)
 BoundsFn = Callable[
@@ -90,13 +96,14 @@ def sparse_density_grid(
     refine: int = 4,
     device: torch.device | str = "cpu",
     max_points: int = 1 << 20,
+    min_decided: float = 0.0,
 ) -> SparseGrid | None:
     """The density grid of `extract_mesh`, evaluated only in blocks that may hold the surface.
 
     Blocks of `block·refine` cells are bounded first, then the `block`-cell blocks inside the ones
     not proven; `query_fn` (world points [N,3] -> density [N]) is called on the points of the blocks
     that remain. Points outside them get a value on their proven side of the threshold. None when
-    `bounds_fn` cannot bound the field.
+    `bounds_fn` cannot bound the field or decides less than `min_decided` of the first level's blocks.
     """
     device = torch.device(device)
     axis = torch.linspace(-radius, radius, resolution).to(device)  # the dense grid's coordinates
@@ -113,6 +120,8 @@ def sparse_density_grid(
     lo, hi = bounds
     unknown_coarse, above_coarse = undecided(lo, hi)
     boxes = unknown_coarse.numel()
+    if 1.0 - float(unknown_coarse.float().mean()) < min_decided:
+        return None
 
     first, last = _blocks(resolution, block, device)
     n_blocks = first.numel()
@@ -151,3 +160,126 @@ def sparse_density_grid(
             evaluated += points.shape[0]
     offset = tuple(int(i[0]) for i in index)
     return SparseGrid(values.cpu().numpy(), offset, evaluated, boxes)
+
+
+def _cells_to_points(cells: torch.Tensor, stride: int) -> torch.Tensor:
+    """Points [C·s+1]³ that lie in a cell of the mask `cells` [C,C,C] (closed cells of `stride` points)."""
+    first = torch.arange(cells.shape[0], device=cells.device) * stride
+    points = torch.arange(cells.shape[0] * stride + 1, device=cells.device)
+    return _point_mask(cells, first, first + stride, points, points, points)
+
+
+def _cell_range(values: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Min and max [C,C,C] of point values [C·s+1]³ over each closed cell."""
+    cell_max = F.max_pool3d(values[None, None], kernel_size=stride + 1, stride=stride)[0, 0]
+    cell_min = -F.max_pool3d(-values[None, None], kernel_size=stride + 1, stride=stride)[0, 0]
+    return cell_min, cell_max
+
+
+def _texel_extremes(
+    query: Callable[..., torch.Tensor],
+    resolution: int,
+    radius: float,
+    plane_size: int,
+    stride: int,
+    n_cells: int,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Min and max [C,C,C] of the density at the texel centres in or next to each cell of `stride` grid cells."""
+    # Texel centres (and the box faces, for the zero padding beyond them), in grid-index units.
+    centres = ((torch.arange(plane_size + 2, device=device) - 0.5) / plane_size).clamp(0, 1) * (resolution - 1)
+    world = (centres / (resolution - 1) * 2 - 1) * radius
+    points = torch.stack(torch.meshgrid(world, world, world, indexing="ij"), dim=-1).reshape(-1, 3)
+    values = query(points, grid=False).reshape(plane_size + 2, plane_size + 2, plane_size + 2)
+    # A cell [c·s, (c+1)·s] meets the texel cells between centres lo..hi; take the centres lo..hi+1.
+    first = torch.arange(n_cells, device=device) * stride
+    lo = (torch.searchsorted(centres, first.float(), right=True) - 1).clamp(0, plane_size + 1)
+    hi = torch.searchsorted(centres, (first + stride).float(), right=False).clamp(0, plane_size + 1)
+    extremes = []
+    for sign in (-1.0, 1.0):
+        x = sign * values
+        for dim in range(3):
+            x = _window_reduce(x, dim, lo, hi)[1]
+        extremes.append(sign * x)
+    return extremes[0], extremes[1]
+
+
+def evaluated_density_grid(
+    query_fn: Callable[[torch.Tensor], torch.Tensor],
+    resolution: int,
+    radius: float,
+    threshold: float,
+    stride: int = 4,
+    band: float = 8.0,
+    max_share: float = 0.5,
+    max_rounds: int = 8,
+    device: torch.device | str = "cpu",
+    max_points: int = 1 << 20,
+    plane_size: int | None = None,
+) -> SparseGrid | None:
+    """The density grid of `extract_mesh`, evaluated coarse to fine (for fields that bounds cannot decide).
+
+    The density is evaluated every `stride` grid points; cells of `stride`³ grid cells whose corners all
+    lie beyond the band [threshold/band, threshold·band] on one side are taken to be on that side, the
+    others are evaluated at every grid point. With `plane_size`, the density at the texel centres of
+    the triplane (where every plane feature takes its extremes, so that parts thinner than a texel show)
+    counts as a corner of every cell it is near. Check: every evaluated point of a
+    cell taken to be on one side must lie beyond the band on that side, else the cell is evaluated too
+    (up to `max_rounds` times). Measured, not proven: a surface can only be missed where it lies
+    entirely inside a cell whose corners and evaluated faces are all far from the threshold. None
+    (use the dense grid) for a threshold ≤ 0 or when more than `max_share` of the grid would be evaluated.
+    """
+    if threshold <= 0:
+        return None
+    device = torch.device(device)
+    axis = torch.linspace(-radius, radius, resolution).to(device)
+    n_cells = -(-(resolution - 1) // stride)
+    size = n_cells * stride + 1  # points per axis, the last ones repeating grid index resolution - 1
+    index = torch.arange(size, device=device).clamp_max(resolution - 1)
+    low, high = threshold / band, threshold * band
+
+    def query(points: torch.Tensor, grid: bool = True) -> torch.Tensor:  # grid indices (or world points) [N,3]
+        chunks = [axis[index[chunk]] if grid else chunk for chunk in points.split(max_points)]
+        parts = [query_fn(chunk).reshape(-1).float() for chunk in chunks]
+        return torch.cat(parts) if parts else torch.zeros(0, device=device)
+
+    coarse = torch.arange(0, size, stride, device=device)
+    corner_points = torch.stack(torch.meshgrid(coarse, coarse, coarse, indexing="ij"), dim=-1).reshape(-1, 3)
+    corners = query(corner_points).reshape(n_cells + 1, n_cells + 1, n_cells + 1)
+    corner_min = -F.max_pool3d(-corners[None, None], kernel_size=2, stride=1)[0, 0]
+    corner_max = F.max_pool3d(corners[None, None], kernel_size=2, stride=1)[0, 0]
+    if plane_size is not None:  # the extremes at the texel centres near each cell too
+        texel_min, texel_max = _texel_extremes(query, resolution, radius, plane_size, stride, n_cells, device)
+        corner_min, corner_max = torch.minimum(corner_min, texel_min), torch.maximum(corner_max, texel_max)
+    above = corner_min > high  # [C,C,C]
+    refine = ~(above | (corner_max < low))
+
+    fill_above = threshold + max(1.0, abs(threshold))
+    fill_below = threshold - max(1.0, abs(threshold))
+    values = torch.full((size, size, size), fill_below, device=device)
+    values[_cells_to_points(above & ~refine, stride)] = fill_above
+    evaluated = torch.zeros(size, size, size, dtype=torch.bool, device=device)
+    n_evaluated = corner_points.shape[0]
+    for _ in range(max_rounds):
+        if refine.float().mean() > max_share:
+            return None
+        todo = _cells_to_points(refine, stride) & ~evaluated
+        points = todo.nonzero()
+        values[todo] = query(points)
+        evaluated |= todo
+        n_evaluated += points.shape[0]
+        cell_min, cell_max = _cell_range(values, stride)
+        wrong = ~refine & torch.where(above, cell_min <= high, cell_max >= low)
+        if not bool(wrong.any()):
+            break
+        refine |= wrong
+    else:
+        return None
+
+    if not bool(refine.any()):
+        return SparseGrid(np.zeros((0, 0, 0), np.float32), (0, 0, 0), n_evaluated, 0)
+    cells = refine.nonzero()
+    start = (cells.amin(0) * stride).tolist()
+    stop = [min(int(c) * stride + stride, resolution - 1) + 1 for c in cells.amax(0)]
+    box = values[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
+    return SparseGrid(box.cpu().numpy(), tuple(start), n_evaluated, 0)

@@ -27,7 +27,7 @@ from real3d.models.config import load_model_config, resolve_vit_config
 from real3d.models.decoder import NeRFMLP
 from real3d.models.image_input import ImageLike, images_to_batch
 from real3d.models.image_tokenizer import DINOSingleImageTokenizer
-from real3d.models.isosurface import grid_points, marching_cubes, sparse_density_grid
+from real3d.models.isosurface import evaluated_density_grid, grid_points, marching_cubes, sparse_density_grid
 from real3d.models.post_processor import TriplaneUpsampleNetwork
 from real3d.models.renderer import TriplaneNeRFRenderer
 from real3d.models.transformer import Transformer1D
@@ -104,7 +104,10 @@ class LRM(nn.Module):
             color_activation=ren.get("color_activation", "sigmoid"),
             num_samples_per_ray=ren.get("num_samples_per_ray", 128),
             fast=ren.get("fast", True),
+            skip_empty=ren.get("skip_empty", "auto"),
         )
+        # Coarse-to-fine meshes use the interval bounds when they decide at least this share of the grid.
+        self.mesh_min_decided = 0.2
 
     @classmethod
     def from_config(cls, cfg: str | Path | dict | DictConfig, base_dir: str | Path | None = None) -> LRM:
@@ -214,8 +217,9 @@ class LRM(nn.Module):
     ) -> list[list[PIL.Image.Image | torch.Tensor | np.ndarray]]:
         """An orbit of `n_views` views around each scene: one list of [h,w,3] views per scene.
 
-        `fast` (default: the renderer's setting) renders all views in one pass that skips what cannot
-        contribute (within 2e-4 per pixel); otherwise each view is rendered in full, as the reference does.
+        `fast` (default: the renderer's setting) renders all views in one pass, skipping empty space where
+        that pays (within 1e-3 per pixel, see the renderer); otherwise each view is rendered in full, as the
+        reference does.
         """
         fast = self.renderer.fast if fast is None else fast
         rays_o, rays_d = spherical_rays(n_views, elevation_deg, camera_distance, fovy_deg, height, width)
@@ -245,8 +249,8 @@ class LRM(nn.Module):
     ) -> list[trimesh.Trimesh]:
         """Marching-cubes meshes of {density = threshold}, with vertex colours, in world units.
 
-        `fast` (default: the renderer's setting) evaluates the density grid coarse to fine, only where
-        the surface can be (same mesh as the dense grid); otherwise every grid point is evaluated.
+        `fast` (default: the renderer's setting) evaluates the density grid coarse to fine, only near the
+        surface (the dense grid's mesh; see `_isosurface`); otherwise every grid point is evaluated.
         """
         fast = self.renderer.fast if fast is None else fast
         meshes = []
@@ -264,30 +268,47 @@ class LRM(nn.Module):
     def _isosurface(
         self, scene_code: torch.Tensor, resolution: int, threshold: float, fast: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Marching cubes on the dense grid, or on the coarse-to-fine one (identical mesh)."""
+        """Marching cubes on the dense grid, or on a coarse-to-fine one (the same mesh).
+
+        Coarse to fine, first where interval bounds decide most of the grid (proven), else by evaluation
+        (checked, see `evaluated_density_grid`), else the dense grid.
+        """
         radius = self.renderer.radius
         total = resolution**3
+
+        def query(points: torch.Tensor) -> torch.Tensor:
+            return self.renderer.query_triplane(self.decoder, points, scene_code, fast=True)["density_act"]
+
         if fast:
             sparse = sparse_density_grid(
-                lambda points: self.renderer.query_triplane(self.decoder, points, scene_code, fast=True)["density_act"],
+                query,
                 lambda extents, cells: self.renderer.box_bounds(self.decoder, scene_code, extents, cells),
                 resolution,
                 radius,
                 threshold,
                 device=scene_code.device,
+                min_decided=self.mesh_min_decided,
             )
+            method = "bounds"
+            if sparse is None:
+                plane_size = scene_code.shape[-1] if scene_code.shape[-2] == scene_code.shape[-1] else None
+                sparse = evaluated_density_grid(
+                    query, resolution, radius, threshold, device=scene_code.device, plane_size=plane_size
+                )
+                method = "evaluated"
             if sparse is not None:
                 self.renderer.last_stats = {
                     "points_total": total,
                     "points_evaluated": sparse.points_evaluated,
                     "boxes_bounded": sparse.boxes_bounded,
+                    "coarse_to_fine": method,
                 }
                 if sparse.values.size == 0:
                     return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
                 return marching_cubes(sparse.values, threshold, radius, sparse.offset, resolution)
         points = grid_points(resolution, radius).to(scene_code.device)
         density = self.renderer.query_triplane(self.decoder, points, scene_code)["density_act"]
-        self.renderer.last_stats = {"points_total": total, "points_evaluated": total}
+        self.renderer.last_stats = {"points_total": total, "points_evaluated": total, "coarse_to_fine": "dense"}
         return marching_cubes(
             density.reshape(resolution, resolution, resolution).float().cpu().numpy(), threshold, radius
         )

@@ -1,4 +1,8 @@
-"""Fast paths give the faithful results: rendering within 1e-3 per pixel, meshing the same mesh, bf16 ≥ 40 dB."""
+"""Fast paths give the faithful results: rendering within 1e-3 per pixel, meshing the same mesh, bf16 ≥ 40 dB.
+
+Fields: the parity model (random weights: a haze), a structured field (weights set sparse) and a fitted
+field (the decoder fitted by gradient descent from random weights: dense, like a trained model's).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,9 @@ from real3d.errors import Real3DError
 from real3d.geometry import spherical_rays
 from real3d.models import LRM
 from real3d.models.decoder import NeRFMLP
-from real3d.models.isosurface import grid_points
+from real3d.models.isosurface import evaluated_density_grid, grid_points
 from real3d.models.renderer import _fused_mlp
-from scripts.bench_inference import structured_scene
+from scripts.bench_inference import fitted_scene, structured_scene
 
 RENDER_TOL = 1e-3  # issue #8: max abs per pixel
 VERTEX_TOL = 1e-5
@@ -40,13 +44,32 @@ def structured_model(tiny_model_dir: Path) -> tuple[LRM, torch.Tensor]:
     return model, scene
 
 
+@pytest.fixture(scope="module")
+def fitted_model(tiny_model_dir: Path) -> tuple[LRM, torch.Tensor]:
+    """The tiny model with its decoder fitted (from random weights) to the structured field on 32² planes."""
+    model = LRM.from_pretrained(tiny_model_dir).eval()
+    with torch.enable_grad():
+        scene = fitted_scene(model.decoder, 32, model.cfg.post_processor.out_channels, steps=300, batch=3072)
+    return model, scene
+
+
+@pytest.fixture()
+def fields(parity_model: LRM, structured_model: tuple, fitted_model: tuple, expected: dict) -> dict:
+    return {
+        "parity": (parity_model, expected["scene_codes"][0]),
+        "structured": structured_model,
+        "fitted": fitted_model,
+    }
+
+
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(((a - b) ** 2).mean()))
 
 
 def _same_mesh(a, b) -> None:  # noqa: ANN001
     assert a.vertices.shape == b.vertices.shape
-    assert a.faces.shape == b.faces.shape
+    assert np.array_equal(a.faces, b.faces)
+    assert np.abs(a.vertices - b.vertices).max(initial=0.0) <= VERTEX_TOL
     assert cKDTree(a.vertices).query(b.vertices)[0].max() <= VERTEX_TOL
     assert cKDTree(b.vertices).query(a.vertices)[0].max() <= VERTEX_TOL
 
@@ -69,6 +92,7 @@ def test_fast_render_skips_and_stays_within_tolerance(structured_model: tuple, g
     last = [m for m in model.decoder.layers if isinstance(m, nn.Linear)][-1]
     saved = last.weight.data.clone()
     last.weight.data[0] *= gain / 48.0  # softer to harder surfaces
+    model.renderer.skip_empty = "always"  # a render this small would not pay for the occupancy grid
     try:
         rays_o, rays_d = spherical_rays(2, 20.0, 1.9, 40.0, 32, 32)
         with torch.no_grad():
@@ -77,10 +101,62 @@ def test_fast_render_skips_and_stays_within_tolerance(structured_model: tuple, g
         stats = model.renderer.last_stats
     finally:
         last.weight.data.copy_(saved)
+        model.renderer.skip_empty = "auto"
     assert (faithful[0] - fast[0]).abs().max() <= RENDER_TOL
     assert (faithful[1] - fast[1]).abs().max() <= RENDER_TOL
     assert faithful[1].max() > 0.99 and faithful[1].min() < 0.01  # an opaque object and empty space
     assert stats["samples_evaluated"] < 0.75 * stats["samples_total"]  # 65%, 40%, 16% at these gains
+
+
+@pytest.mark.parametrize("which", ["parity", "structured", "fitted"])
+def test_skipping_empty_space_stays_within_tolerance(fields: dict, which: str) -> None:
+    model, scene = fields[which]
+    rays_o, rays_d = spherical_rays(2, 20.0, 1.9, 40.0, 24, 24)
+    model.renderer.skip_empty = "always"
+    try:
+        with torch.no_grad():
+            faithful = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=False)
+            fast = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=True)
+        stats = model.renderer.last_stats
+    finally:
+        model.renderer.skip_empty = "auto"
+    assert stats["skipping"] == 1.0
+    assert (faithful[0] - fast[0]).abs().max() <= RENDER_TOL
+    assert (faithful[1] - fast[1]).abs().max() <= RENDER_TOL
+    if which != "parity":  # an object in empty space: most samples skipped or behind the surface
+        assert stats["samples_evaluated"] < 0.6 * stats["samples_total"]
+
+
+def test_fitted_field_has_dense_weights_and_an_object_in_empty_space(fitted_model: tuple) -> None:
+    model, scene = fitted_model
+    hidden = [m.weight for m in model.decoder.layers if isinstance(m, nn.Linear)][1:-1]
+    assert all((w.abs() > 1e-3).float().mean() > 0.9 for w in hidden)
+    rays_o, rays_d = spherical_rays(1, 20.0, 1.9, 40.0, 16, 16)
+    with torch.no_grad():
+        _, opacity = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=False)
+    assert opacity.max() > 0.99 and opacity.min() < 0.01
+
+
+def test_auto_renders_a_haze_without_skipping(parity_model: LRM, expected: dict) -> None:
+    rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 16, 16)
+    scene = expected["scene_codes"][0]
+    with torch.no_grad():
+        faithful = parity_model.renderer.render_rays(parity_model.decoder, scene, rays_o, rays_d, fast=False)
+        fast = parity_model.renderer.render_rays(parity_model.decoder, scene, rays_o, rays_d, fast=True)
+    assert parity_model.renderer.last_stats["skipping"] == 0.0  # the probe found nothing worth skipping
+    assert (faithful[0] - fast[0]).abs().max() <= 1e-5
+
+
+def test_auto_skips_on_an_object_in_empty_space(fitted_model: tuple) -> None:
+    model, scene = fitted_model
+    rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 96, 96)
+    model.renderer.occupancy_resolution = 16  # a coarser grid, to pay off on a small render
+    try:
+        with torch.no_grad():
+            model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=True)
+    finally:
+        model.renderer.occupancy_resolution = 32
+    assert model.renderer.last_stats["skipping"] == 1.0
 
 
 def test_orbit_in_one_pass_matches_views_one_by_one(structured_model: tuple) -> None:
@@ -205,6 +281,34 @@ def test_coarse_to_fine_mesh_equals_dense_with_thin_parts(structured_model: tupl
         corners = coarse_above[i : i + 2, j : j + 2, k : k + 2]
         missed += int(not corners.any())  # surface inside, all eight coarse corners below
     assert missed > 0
+
+
+@pytest.mark.parametrize("which", ["parity", "structured", "fitted"])
+def test_mesh_by_evaluation_equals_dense(fields: dict, which: str, expected: dict) -> None:
+    model, scene = fields[which]
+    resolution, threshold = (64, float(expected["mc_threshold"])) if which == "parity" else (80, 25.0)
+    model.mesh_min_decided = 2.0  # never the bounds: the coarse-to-fine grid by evaluation
+    try:
+        dense = model.extract_mesh(scene[None], resolution, threshold, fast=False)[0]
+        fast = model.extract_mesh(scene[None], resolution, threshold, fast=True)[0]
+        stats = model.renderer.last_stats
+    finally:
+        model.mesh_min_decided = 0.2
+    _same_mesh(dense, fast)
+    assert len(dense.vertices) > 100
+    if which == "parity":  # a haze whose surface runs through most of the grid: the dense grid's fallback
+        assert stats["coarse_to_fine"] in ("evaluated", "dense")
+    else:
+        assert stats["coarse_to_fine"] == "evaluated"
+        assert stats["points_evaluated"] < 0.6 * stats["points_total"]
+
+
+def test_mesh_by_evaluation_falls_back_to_the_dense_grid(fitted_model: tuple) -> None:
+    model, scene = fitted_model
+    sparse = evaluated_density_grid(
+        lambda p: model.renderer.query_triplane(model.decoder, p, scene)["density_act"], 40, 0.87, 25.0, max_share=0.01
+    )
+    assert sparse is None
 
 
 def test_mesh_with_no_surface_is_empty(structured_model: tuple) -> None:
