@@ -15,14 +15,15 @@ from real3d.errors import Real3DError
 
 
 def run(cfg: DictConfig) -> int:
-    """Curate, print the summary; a user error is one line on stderr and exit code 1."""
+    """Curate, print the summary; a user error (checked before any photo where it can be: input,
+    rembg model file, model weights) is one line on stderr and exit code 2, as the other scripts."""
     from real3d.curation.pipeline import curate
 
     try:
         summary = curate(cfg)
     except Real3DError as exc:
         print(f"curate: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(json.dumps({k: v for k, v in summary.items() if k != "this_run"}, indent=1))
     return 0
 

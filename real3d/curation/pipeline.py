@@ -35,9 +35,10 @@ from tqdm import tqdm
 
 from real3d.curation.manifest import JsonlLog
 from real3d.curation.report import contact_sheet, summarize
-from real3d.curation.scoring import CycleScorer
-from real3d.curation.stages import IMAGE_EXTENSIONS, Result, Task, process_image
+from real3d.curation.scoring import CycleScorer, curriculum_cameras, fixed_cameras
+from real3d.curation.stages import IMAGE_EXTENSIONS, Result, Task, process_image, rembg_remover
 from real3d.data.splits import write_split
+from real3d.data.wild import WILD_ALPHA_THRESHOLD
 from real3d.errors import Real3DError
 from real3d.io import atomic_path, atomic_write_text
 
@@ -184,16 +185,52 @@ def build_scorer(cfg: dict) -> CycleScorer | None:
         if cfg["clip_weights"] is not None:
             raise
         log.info("model stage: no CLIP score (%s)", exc)
+    distance = float(cfg["camera_distance"])
+    if cfg["views"] == "curriculum":
+        novel_c2w = curriculum_cameras(
+            int(cfg["num_views"]),
+            distance,
+            cfg["curriculum_azimuth_deg"],
+            cfg["curriculum_elevation_deg"],
+            int(cfg["view_seed"]),
+        )
+    elif cfg["views"] == "fixed":
+        novel_c2w = fixed_cameras(cfg["novel_views"], distance)
+    else:
+        raise Real3DError(f"model_score.views must be curriculum or fixed, got {cfg['views']!r}")
     return CycleScorer(
         model,
         lpips,
         clip,
-        novel_views=cfg["novel_views"],
-        camera_distance=cfg["camera_distance"],
+        novel_c2w=novel_c2w,
+        camera_distance=distance,
         fov_rad=cfg["fov_rad"],
         pad_factor=cfg["pad_factor"],
         render_size=cfg["render_size"],
     )
+
+
+def stage_config(cfg: dict) -> dict:
+    """The config of stages 1–3; `foreground.mask_threshold: null` becomes the training loader's."""
+    stage_cfg = {k: cfg[k] for k in STAGE_KEYS}
+    threshold = stage_cfg["foreground"]["mask_threshold"]
+    if threshold is None:
+        threshold = WILD_ALPHA_THRESHOLD
+    elif threshold != WILD_ALPHA_THRESHOLD:
+        log.warning(
+            "foreground.mask_threshold=%s: the crop box and the filters see a different object than the "
+            "single-view loader, which reads alpha > %d",
+            threshold,
+            WILD_ALPHA_THRESHOLD,
+        )
+    stage_cfg["foreground"] = {**stage_cfg["foreground"], "mask_threshold": int(threshold)}
+    return stage_cfg
+
+
+def check_rembg(tasks: list[Task], foreground: dict) -> None:
+    """Stop before any work when rembg may be needed (a photo without a mask file) and cannot run."""
+    if foreground["rembg"] and any(task.mask_path is None for task in tasks):
+        rembg_remover(foreground)
 
 
 def model_verdict(scores: dict, cfg: dict, rank_limit: float | None) -> tuple[str | None, str]:
@@ -223,6 +260,8 @@ def rank_limit(all_scores: Iterable[dict], cfg: dict) -> float | None:
     """Worst score still inside the best `top_fraction` of every image scored so far."""
     if cfg["top_fraction"] is None:
         return None
+    if not 0.0 < cfg["top_fraction"] <= 1.0:
+        raise Real3DError(f"model_score.top_fraction must be in (0, 1] or null, got {cfg['top_fraction']}")
     key, higher_better = RANK_KEYS[cfg["rank_by"]]
     values = [s[key] for s in all_scores if s.get(key) is not None]
     if not values:
@@ -354,9 +393,10 @@ class Curation:
                 continue
             tasks.append(Task(source, names[source], find_mask(cfg.get("mask_dir"), rel)))
 
-        # Before any image: a missing model file stops the run here.
+        # Before any image: a missing rembg or model file stops the run here.
+        stage_cfg = stage_config(cfg)
+        check_rembg(tasks, stage_cfg["foreground"])
         scorer = build_scorer(self.model_cfg) if tasks or waiting else None
-        stage_cfg = {k: cfg[k] for k in STAGE_KEYS}
         batch_size = int(self.model_cfg["batch_size"])
         with tqdm(total=len(tasks), desc="curate", unit="img", disable=not cfg["progress"]) as bar:
             for result in run_stages(tasks, stage_cfg, str(self.out), int(cfg["num_workers"])):

@@ -6,6 +6,10 @@ reconstruct again from each, and render the input view through the cycle camera 
 scores compare that cycle render with the input (PSNR, LPIPS, opacity MSE vs the mask) and, with
 CLIP weights, the novel views with the input (CLIP cosine similarity). An image the model cannot
 explain consistently from other views scores badly.
+
+The novel views are, by default, the cycle cameras training will draw for the image: training's
+own sampler (`sample_single_view_cameras` with the curriculum) at progress points spread over the
+run, with a fixed seed, so every image is scored from the same views.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from real3d.data.base import singleview_sample
 from real3d.data.wild import EVAL_PAD, load_wild_crop
 from real3d.errors import Real3DError
 from real3d.geometry import cycle_camera, fov_to_focal, rays_from_c2w, spherical_c2w
+from real3d.geometry.sampling import curriculum_max_deg, sample_single_view_cameras
 from real3d.metrics import clip_similarity, lpips_distance, psnr
 
 log = logging.getLogger(__name__)
@@ -29,15 +34,53 @@ log = logging.getLogger(__name__)
 SCORE_KEYS = ("cycle_psnr", "cycle_lpips", "cycle_mask_mse", "clip_similarity")
 
 
+def curriculum_cameras(
+    num_views: int,
+    distance: float,
+    azimuth_deg: Sequence[float] = (15.0, 90.0),
+    elevation_deg: Sequence[float] = (15.0, 90.0),
+    seed: int = 0,
+) -> torch.Tensor:
+    """Novel cameras c2w [K,4,4]: training's cycle view at curriculum progress (i + 0.5) / K.
+
+    `azimuth_deg`, `elevation_deg` are training's `curriculum_*_deg` (start = the smallest angle,
+    end = the largest angle reached at the end of the run); each camera is drawn by training's
+    sampler with a generator seeded by `seed`.
+    """
+    if num_views < 1:
+        raise Real3DError(f"model_score.num_views must be >= 1, got {num_views}")
+    generator = torch.Generator().manual_seed(int(seed))
+    (az0, az1), (el0, el1) = azimuth_deg, elevation_deg
+    views = []
+    for i in range(num_views):
+        progress = (i + 0.5) / num_views
+        limits = (az0, curriculum_max_deg(progress, az0, az1), el0, curriculum_max_deg(progress, el0, el1))
+        cams = sample_single_view_cameras(1, 2, distance, curriculum=limits, generator=generator)
+        views.append(cams["c2w"][0, -1])  # view 0 is the input; the last is the curriculum view
+    return torch.stack(views)
+
+
+def fixed_cameras(novel_views: Sequence[Sequence[float]], distance: float) -> torch.Tensor:
+    """Novel cameras c2w [K,4,4] at the given [azimuth_deg, elevation_deg] pairs."""
+    if not novel_views:
+        raise Real3DError("model_score.novel_views is empty: give at least one [azimuth, elevation]")
+    views = torch.tensor([[float(a), float(e)] for a, e in novel_views])
+    return spherical_c2w(views[:, 0], views[:, 1], distance)
+
+
 class CycleScorer:
-    """Batched cycle-consistency scores of RGBA crops under one model."""
+    """Batched cycle-consistency scores of RGBA crops under one model.
+
+    `novel_c2w` [K,4,4]: the novel cameras around the input camera (azimuth 0, elevation 0 at
+    `camera_distance`); default: two fixed views at azimuth ±45°.
+    """
 
     def __init__(
         self,
         model: nn.Module,
         lpips: nn.Module,
         clip: nn.Module | None = None,
-        novel_views: Sequence[Sequence[float]] = ((45.0, 0.0), (-45.0, 0.0)),
+        novel_c2w: torch.Tensor | None = None,
         camera_distance: float = 3.0,
         fov_rad: float = 0.691150367,
         pad_factor: float = EVAL_PAD,
@@ -49,11 +92,10 @@ class CycleScorer:
         self.render_size = int(render_size or self.input_size)
         self.pad_factor = float(pad_factor)
         self.camera_distance, self.fov_rad = float(camera_distance), float(fov_rad)
-        if not novel_views:
-            raise Real3DError("model_score.novel_views is empty: give at least one [azimuth, elevation]")
-        views = torch.tensor([[float(a), float(e)] for a, e in novel_views])
+        if novel_c2w is None:
+            novel_c2w = fixed_cameras(((45.0, 0.0), (-45.0, 0.0)), camera_distance)
         c2w_input = spherical_c2w(0.0, 0.0, camera_distance)  # [1,4,4]
-        self.c2w_novel = spherical_c2w(views[:, 0], views[:, 1], camera_distance)  # [K,4,4]
+        self.c2w_novel = novel_c2w.float()  # [K,4,4]
         self.c2w_cycle = cycle_camera(c2w_input, self.c2w_novel)  # [K,4,4]
 
     @property

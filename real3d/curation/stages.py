@@ -20,7 +20,7 @@ import PIL.ImageOps
 import scipy.ndimage as ndi
 
 from real3d.errors import Real3DError
-from real3d.inference.background import BackgroundRemover, has_transparency
+from real3d.inference.background import U2NET_FAMILY, BackgroundRemover, default_model_paths, has_transparency
 from real3d.io import atomic_path
 
 # Stage names, in the order the stages run (`quality` runs twice: file checks, then pixels).
@@ -75,6 +75,36 @@ def read_photo(path: str | Path) -> PIL.Image.Image:
         return image.convert("RGBA" if has_alpha else "RGB")
 
 
+def rembg_remover(cfg: dict) -> BackgroundRemover:
+    """This process's rembg session (built once); a missing or broken model file stops the run.
+
+    The message names curate's own overrides: where the model file goes, or `foreground.rembg=false`
+    to take every mask from a mask file or the photo's alpha channel.
+    """
+    name, given = cfg.get("rembg_model_name", "u2net"), cfg.get("rembg_model_path")
+    key = (given, name)
+    if key in _REMOVERS:
+        return _REMOVERS[key]
+    if name not in U2NET_FAMILY:
+        raise Real3DError(f"foreground.rembg_model_name={name!r} is not supported; use one of {U2NET_FAMILY}")
+    instead = (
+        "or set foreground.rembg=false to take masks only from mask files (mask_dir=<folder>) and the "
+        "photos' alpha channels"
+    )
+    candidates = [Path(given).expanduser()] if given else default_model_paths(name)
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise Real3DError(
+            f"rembg model file not found: {candidates[0]}; put rembg's {name}.onnx there "
+            f"(or give foreground.rembg_model_path=<file>), {instead}"
+        )
+    try:
+        _REMOVERS[key] = BackgroundRemover(model_path=path, model_name=name)
+    except Real3DError as exc:
+        raise Real3DError(f"{exc}; {instead}") from exc
+    return _REMOVERS[key]
+
+
 def foreground_alpha(image: PIL.Image.Image, mask_path: str | None, cfg: dict) -> tuple[np.ndarray, str]:
     """Soft object mask [H,W] uint8 and where it came from: a mask file, the alpha channel, rembg."""
     if mask_path is not None:
@@ -94,11 +124,9 @@ def foreground_alpha(image: PIL.Image.Image, mask_path: str | None, cfg: dict) -
         return np.asarray(image.getchannel("A")), "alpha"
     if not cfg["rembg"]:
         raise Rejected("foreground", "no_mask", "no mask file or alpha channel and rembg is off")
-    key = (cfg.get("rembg_model_path"), cfg.get("rembg_model_name", "u2net"))
-    if key not in _REMOVERS:  # a missing model raises Real3DError: the run stops, nothing skipped
-        _REMOVERS[key] = BackgroundRemover(model_path=key[0], model_name=key[1])
+    remover = rembg_remover(cfg)  # checked before the run starts; a worker builds its own session
     try:
-        rgba = _REMOVERS[key].remove(image.convert("RGB"))
+        rgba = remover.remove(image.convert("RGB"))
     except Exception as exc:  # noqa: BLE001 - the session failing on this one image
         raise Rejected("foreground", "rembg_failed", f"{type(exc).__name__}: {exc}") from exc
     return np.asarray(rgba.getchannel("A")), "rembg"
@@ -201,17 +229,27 @@ def check_quality(scores: dict, cfg: dict) -> None:
 
 
 def object_crop(rgb: np.ndarray, alpha: np.ndarray, mask: np.ndarray, cfg: dict) -> PIL.Image.Image:
-    """RGBA square crop centred on the object's box, with a margin; outside the photo transparent.
+    """RGBA square crop centred on the object's box, with a margin; outside the photo white, alpha 0.
 
-    Alpha is the soft mask with specks removed; the loader later pads around the crop's centre.
+    `mask` is the object as the training loader sees it (alpha > its threshold, specks removed).
+    Alpha is the soft mask within `fringe_px` of that object, 0 elsewhere. The colour is the photo
+    composited on white by that alpha: the loader's raw-RGB target (the original's) then shows the
+    object on white, never the photo's background; the loader pads around the crop's centre.
     """
-    alpha = np.where(ndi.binary_dilation(mask, iterations=2), alpha, 0).astype(np.uint8)
+    fringe = int(cfg["fringe_px"])  # (binary_dilation's iterations=0 would dilate until nothing changes)
+    alpha = np.where(ndi.binary_dilation(mask, iterations=fringe) if fringe > 0 else mask, alpha, 0).astype(np.uint8)
+    a = alpha[..., None].astype(np.float32) / 255.0
+    rgb = np.rint(rgb.astype(np.float32) * a + 255.0 * (1.0 - a)).astype(np.uint8)  # [H,W,3] on white
     x0, y0, x1, y1 = _bbox(mask)
     side = max(1, round(max(x1 - x0, y1 - y0) * (1.0 + 2.0 * cfg["margin"])))
     left = math.floor(0.5 * (x0 + x1 - side) + 0.5)
     top = math.floor(0.5 * (y0 + y1 - side) + 0.5)
-    rgba = PIL.Image.fromarray(np.dstack([rgb, alpha]))  # RGBA
-    image = rgba.crop((left, top, left + side, top + side))  # outside the photo: (0, 0, 0, 0)
+    h, w = mask.shape
+    crop = np.zeros((side, side, 4), dtype=np.uint8)  # [side,side,RGBA]; outside the photo: white, alpha 0
+    crop[..., :3] = 255
+    sx0, sy0, sx1, sy1 = max(left, 0), max(top, 0), min(left + side, w), min(top + side, h)
+    crop[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = np.dstack([rgb, alpha])[sy0:sy1, sx0:sx1]
+    image = PIL.Image.fromarray(crop)
     max_size = cfg.get("max_size")
     if max_size and image.width > max_size:
         image = image.resize((max_size, max_size), PIL.Image.LANCZOS)

@@ -31,7 +31,7 @@ KEPT = ("centred.png", "centred_masked.jpg", "centred_rembg.jpg")
 MODEL_OVERRIDES = [
     f"model_score.model_dir={TINY_MODEL}",
     "model_score.device=cpu",
-    "model_score.novel_views=[[40,0]]",
+    "model_score.num_views=1",
     "model_score.render_size=null",  # the tiny model's input size (64): fast
     "model_score.lpips_allow_random=true",
     f"model_score.clip_config={CLIP_TINY}",
@@ -196,9 +196,8 @@ def rejudge(source: Path, dest: Path) -> None:
 def test_model_stage_scores_and_filters(photos: dict, tmp_path: Path) -> None:
     listing = ",".join(str(photos["input_dir"] / n) for n in (*KEPT, "two_objects.jpg"))
     out = tmp_path / "out"
-    no_limits = ["model_score.min_psnr=null", "model_score.max_lpips=null", "model_score.min_clip=null"]
     cfg = make_cfg(photos, out, "input_dir=null", f"input_list=[{listing}]", "model_score.batch_size=2",
-                   *no_limits, model=True)  # fmt: skip
+                   "model_score.top_fraction=null", model=True)  # fmt: skip
     summary = curate(cfg)
     records = read_manifest(out)
     assert summary["kept"] == 3 and summary["this_run"]["model_scored"] == 3
@@ -229,8 +228,8 @@ def test_model_stage_scores_and_filters(photos: dict, tmp_path: Path) -> None:
     # Top fraction: the best 2 of 3 by cycle PSNR.
     top = tmp_path / "top"
     rejudge(out, top)
-    curate(make_cfg(photos, top, "input_dir=null", f"input_list=[{listing}]", *no_limits,
-                    "model_score.top_fraction=0.5", model=True))  # fmt: skip
+    curate(make_cfg(photos, top, "input_dir=null", f"input_list=[{listing}]", "model_score.top_fraction=0.5",
+                    model=True))  # fmt: skip
     records = read_manifest(top)
     assert {n for n, r in records.items() if r["kept"]} == set(sorted(psnrs, key=psnrs.get)[1:])
     worst = records[min(psnrs, key=psnrs.get)]
@@ -249,9 +248,52 @@ def test_missing_model_or_rembg_file_stops_with_a_clear_message(photos: dict, tm
     PIL.Image.fromarray(rgb).save(tmp_path / "in" / "photo.jpg")
     cfg = make_cfg(photos, out, f"input_dir={tmp_path / 'in'}",
                    f"foreground.rembg_model_path={tmp_path / 'u2net.onnx'}")  # fmt: skip
-    with pytest.raises(Real3DError, match="background-removal model not found"):
+    with pytest.raises(Real3DError, match="rembg model file not found"):
         curate(cfg)
     assert not JsonlLog(out / "manifest.jsonl").records  # the photo is not marked done
+
+
+def test_missing_rembg_file_stops_before_any_photo_and_names_the_overrides(
+    photos: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # A photo with an alpha channel sorts first, then one that needs rembg: nothing is done at all.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos["input_dir"] / "centred.png", folder / "a_alpha.png")
+    shutil.copy(photos["input_dir"] / "centred_rembg.jpg", folder / "b_photo.jpg")
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path / "u2net_home"))
+    monkeypatch.setenv("REMBG_HOME", str(tmp_path / "rembg_home"))
+    out = tmp_path / "out"
+    code = run_cli(make_cfg(photos, out, f"input_dir={folder}", "foreground.rembg_model_path=null"))
+    assert code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("curate: error: rembg model file not found: ")
+    for named in (str(tmp_path / "u2net_home" / "u2net.onnx"), "foreground.rembg_model_path=", "foreground.rembg=false",
+                  "mask_dir="):  # fmt: skip
+        assert named in lines[0]
+    assert "--no-remove-bg" not in lines[0]  # run.py's flag means nothing to curate.py
+    assert not (out / "manifest.jsonl").exists() and not (out / "crops").exists()
+
+
+def test_rembg_is_not_needed_with_masks_or_when_off(photos: dict, tmp_path: Path) -> None:
+    missing = f"foreground.rembg_model_path={tmp_path / 'none.onnx'}"
+    # every photo has a mask file: no rembg check, the run goes through
+    listing = ",".join(str(photos["input_dir"] / n) for n in ("centred_masked.jpg", "blurred.jpg"))
+    summary = curate(make_cfg(photos, tmp_path / "masked", "input_dir=null", f"input_list=[{listing}]", missing))
+    assert (summary["images"], summary["kept"]) == (2, 1)
+    # rembg off: a photo without mask file or alpha is rejected, the others are curated
+    listing = ",".join(str(photos["input_dir"] / n) for n in ("centred.png", "centred_rembg.jpg"))
+    out = tmp_path / "off"
+    curate(make_cfg(photos, out, "input_dir=null", f"input_list=[{listing}]", missing, "foreground.rembg=false"))
+    records = read_manifest(out)
+    assert records["centred.png"]["kept"]
+    assert (records["centred_rembg.jpg"]["stage"], records["centred_rembg.jpg"]["reason"]) == ("foreground", "no_mask")
+
+
+def test_default_keep_rule_is_the_top_fraction(photos: dict, tmp_path: Path) -> None:
+    cfg = make_cfg(photos, tmp_path / "out")["model_score"]
+    assert (cfg.top_fraction, cfg.rank_by) == (0.8, "psnr")
+    assert (cfg.min_psnr, cfg.max_lpips, cfg.min_clip) == (None, None, None)  # absolute limits: options
 
 
 def test_specks_are_ignored_and_the_border_is_measured() -> None:
@@ -272,22 +314,24 @@ def test_cli_runs_end_to_end(photos: dict, tmp_path: Path) -> None:
     args = [
         f"input_list={listing}", f"mask_dir={photos['mask_dir']}", f"output_dir={tmp_path / 'out'}",
         f"foreground.rembg_model_path={photos['u2net']}", "num_workers=0", "progress=false",
-        *MODEL_OVERRIDES, "model_score.min_psnr=null", "model_score.max_lpips=null",
-        "model_score.min_clip=null",
+        *MODEL_OVERRIDES,
     ]  # fmt: skip
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "curate.py"), *args],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout[done.stdout.index("{") :])["kept"] == 3
+    # the default keep rule: the best 80 % by cycle PSNR (2 of the 3 that reach the model stage)
+    assert json.loads(done.stdout[done.stdout.index("{") :])["kept"] == 2
+    reasons = [r["reason"] for r in read_manifest(tmp_path / "out").values() if not r["kept"]]
+    assert sorted(reasons) == ["too_small", "top_fraction"]
     assert {p.name for p in tmp_path.iterdir()} == {"photos.txt", "out"}  # no Hydra logs or outputs/
 
 
 def test_cli_reports_a_user_error_in_one_line(photos: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     missing = tmp_path / "missing"
     code = run_cli(make_cfg(photos, tmp_path / "out", f"input_dir={missing}"))
-    assert code == 1
+    assert code == 2
     assert capsys.readouterr().err.splitlines() == [f"curate: error: input_dir not found: {missing}"]
 
 
