@@ -11,8 +11,11 @@ the project root):
   linear heads ship inside the `lpips` package);
 - CLIP: `open_clip_vit_b16.bin` (or `open_clip_pytorch_model.bin` / `open_clip_model.safetensors`
   as published for open_clip), OpenAI CLIP ViT-B/16 as an open_clip state dict (QuickGELU);
-- FID Inception: `inception_v3_google-0cc3c7bd.pth`, torchvision's Inception-v3 state dict; the
-  features are its 2048-d pool layer.
+- FID Inception: `pt_inception-2015-12-05-6726825d.pth`, the standard FID network (pytorch-fid's
+  port of the TensorFlow FID Inception: 1008 classes, its own pooling in the Mixed blocks), used
+  when present; else `inception_v3_google-0cc3c7bd.pth`, torchvision's ImageNet Inception-v3,
+  whose FID is NOT comparable with published FID values. The features are the 2048-d pool layer;
+  which network ran is reported as `InceptionFeatures.network` (metrics.json `fid_network`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ CLIP_FILES = (
     "open_clip_model.safetensors",
 )
 INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"
+FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+FID_NUM_CLASSES = 1008  # the FID Inception's classifier size (torchvision's: 1000)
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -256,11 +261,13 @@ def build_clip(
 
 
 class InceptionFeatures(nn.Module):
-    """Inception-v3 pool features `[B,2048]` for images `[B,3,H,W]` in [0,1] (resized to 299)."""
+    """Inception-v3 pool features `[B,2048]` for images `[B,3,H,W]` in [0,1] (resized to 299 bilinear,
+    as pytorch-fid); `network` says which weights these are."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, network: str):
         super().__init__()
         self.net = net
+        self.network = network
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -268,21 +275,65 @@ class InceptionFeatures(nn.Module):
         return self.net(images * 2.0 - 1.0)  # Google's Inception expects [-1, 1]
 
 
+def _fid_block(base: type[nn.Module], pool) -> type[nn.Module]:
+    """An Inception block whose pooling branch pools with `pool` (the FID network's variant)."""
+
+    class FIDBlock(base):
+        def _forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+            outputs = super()._forward(x)
+            outputs[-1] = self.branch_pool(pool(x))
+            return outputs
+
+    FIDBlock.__name__ = f"FID{base.__name__}"
+    return FIDBlock
+
+
+def fid_inception_v3() -> nn.Module:
+    """The FID Inception architecture (TensorFlow's 2015-12-05 graph as ported by pytorch-fid):
+    torchvision's Inception-v3 with 1008 classes, average pools that exclude the padding in the
+    Mixed_5/6/7b blocks and a max pool in Mixed_7c. Random weights; load the state dict after."""
+    from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
+
+    def avg(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+
+    def max_(x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+
+    block_a, block_c = _fid_block(InceptionA, avg), _fid_block(InceptionC, avg)
+    block_e1, block_e2 = _fid_block(InceptionE, avg), _fid_block(InceptionE, max_)
+    net = Inception3(num_classes=FID_NUM_CLASSES, aux_logits=False, transform_input=False, init_weights=False)
+    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = block_a(192, 32), block_a(256, 64), block_a(288, 64)
+    net.Mixed_6b, net.Mixed_6c = block_c(768, channels_7x7=128), block_c(768, channels_7x7=160)
+    net.Mixed_6d, net.Mixed_6e = block_c(768, channels_7x7=160), block_c(768, channels_7x7=192)
+    net.Mixed_7b, net.Mixed_7c = block_e1(1280), block_e2(2048)
+    return net
+
+
 def build_inception(
     weights_path: str | os.PathLike | None = None,
     allow_random: bool = False,
     device: str | torch.device = "cpu",
 ) -> InceptionFeatures:
-    """Torchvision Inception-v3 (`inception_v3_google-0cc3c7bd.pth`) as a 2048-d feature extractor."""
+    """A 2048-d Inception feature extractor for FID: the standard FID Inception when its weights
+    (`pt_inception-2015-12-05-6726825d.pth`) are found, else torchvision's ImageNet Inception-v3
+    (`inception_v3_google-0cc3c7bd.pth`); the kind is read from the file's classifier size."""
     from torchvision.models import inception_v3
 
-    path = resolve_pretrained_file(weights_path, (INCEPTION_FILE,), "Inception-v3", allow_random)
-    net = inception_v3(weights=None, aux_logits=True, transform_input=False, init_weights=path is None)
-    if path is not None:
+    path = resolve_pretrained_file(weights_path, (FID_INCEPTION_FILE, INCEPTION_FILE), "Inception-v3", allow_random)
+    state_dict = load_state_dict_file(path) if path is not None else None
+    fc = state_dict.get("fc.weight") if state_dict is not None else None
+    if path is None or (fc is not None and fc.shape[0] == FID_NUM_CLASSES):
+        net = fid_inception_v3()
+        network = f"FID Inception (pytorch-fid pt_inception weights, {path.name})" if path else "random FID Inception"
+    else:
+        net = inception_v3(weights=None, aux_logits=True, transform_input=False, init_weights=False)
+        network = f"torchvision ImageNet Inception-v3 ({path.name}); FID not comparable with published values"
+    if state_dict is not None:
         try:
-            net.load_state_dict(load_state_dict_file(path))
+            net.load_state_dict(state_dict)
         except RuntimeError as exc:
-            raise Real3DError(f"'{path}' is not a torchvision Inception-v3 state dict: {exc}") from exc
+            raise Real3DError(f"'{path}' is not an Inception-v3 state dict (FID or torchvision): {exc}") from exc
     net.AuxLogits = None
     net.fc = nn.Identity()
-    return _freeze(InceptionFeatures(net)).to(device)
+    return _freeze(InceptionFeatures(net, network)).to(device)

@@ -1,8 +1,11 @@
 """Multi-view evaluation against ground-truth views (CO3D, MVImgNet, OmniObject3D).
 
     python scripts/eval_mv.py --config-name eval_mv_co3d dataset.root=/data/co3d [visuals.vis360=true]
+    python scripts/eval_mv.py ... protocol=corrected precision=fp32   # every correction, full precision
 
-Writes metrics.json, metrics.csv, side_by_side/ and videos/ under output_dir (config/eval/).
+The default computes what the original Real3D evaluation computes (`protocol: original`, fp16
+autocast on CUDA). Writes metrics.json (with the protocol, precision and masks used), metrics.csv,
+side_by_side/ and videos/ under output_dir (config/eval/).
 """
 
 from __future__ import annotations

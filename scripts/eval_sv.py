@@ -2,8 +2,10 @@
 
     python scripts/eval_sv.py dataset.root=/data/wild [visuals.vis360=true]
     python scripts/eval_sv.py dataset.folder=photos/ dataset.mask_dir=masks/
+    python scripts/eval_sv.py ... protocol=corrected   # reference composited on white, antialiased resizes
 
-Writes metrics.json, metrics.csv, side_by_side/ and videos/ under output_dir (config/eval/eval_sv.yaml).
+Writes metrics.json (with the protocol, precision and FID network used), metrics.csv, side_by_side/
+and videos/ under output_dir (config/eval/eval_sv.yaml).
 """
 
 from __future__ import annotations

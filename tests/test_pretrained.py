@@ -22,7 +22,7 @@ def test_missing_files_name_the_file(tmp_path, monkeypatch):
         build_lpips()
     with pytest.raises(Real3DError, match="open_clip_vit_b16.bin"):
         build_clip(config=CLIP_TINY)
-    with pytest.raises(Real3DError, match="inception_v3_google"):
+    with pytest.raises(Real3DError, match="pt_inception-2015-12-05"):
         build_inception()
     with pytest.raises(Real3DError, match="not found"):
         build_clip(tmp_path / "nope.bin", config=CLIP_TINY)
@@ -100,3 +100,51 @@ def test_inception_loads_torchvision_state_dict(tmp_path):
     assert torch.equal(features.net.Conv2d_1a_3x3.conv.weight, reference.Conv2d_1a_3x3.conv.weight)
     out = features(torch.rand(3, 3, 64, 64))
     assert out.shape == (3, 2048) and torch.isfinite(out).all()
+    assert "torchvision" in features.network and "not comparable" in features.network
+
+
+def test_inception_prefers_the_standard_fid_network(tmp_path, monkeypatch):
+    """pytorch-fid's pt_inception weights (1008 classes) load into the FID architecture, found by
+    default name before torchvision's file, and the network is named for metrics.json."""
+    import real3d.pretrained as pretrained
+    from real3d.pretrained import FID_INCEPTION_FILE, INCEPTION_FILE, fid_inception_v3
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pretrained, "_PROJECT_ROOT", tmp_path)
+    folder = tmp_path / "checkpoints" / "pretrained"
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    reference = fid_inception_v3()
+    assert reference.fc.weight.shape == (1008, 2048) and reference.AuxLogits is None
+    torch.save(reference.state_dict(), folder / FID_INCEPTION_FILE)
+    torch.save({"unused": torch.zeros(1)}, folder / INCEPTION_FILE)
+    features = build_inception()
+    assert features.network.startswith("FID Inception") and FID_INCEPTION_FILE in features.network
+    assert torch.equal(features.net.Mixed_7c.branch_pool.conv.weight, reference.Mixed_7c.branch_pool.conv.weight)
+    assert features(torch.rand(2, 3, 40, 40)).shape == (2, 2048)
+
+
+def test_fid_blocks_pool_as_the_fid_network():
+    """The FID network's average pools exclude the zero padding (a constant input stays constant in
+    the pooling branch, torchvision's does not) and Mixed_7c max-pools."""
+    from torchvision.models.inception import InceptionA
+
+    from real3d.pretrained import fid_inception_v3
+
+    net = fid_inception_v3().eval()
+    torch.manual_seed(0)
+    plain = InceptionA(192, pool_features=32).eval()
+    net.Mixed_5b.load_state_dict(plain.state_dict())
+    x = torch.ones(1, 192, 5, 5)
+    with torch.no_grad():
+        fid_pool, plain_pool = net.Mixed_5b(x)[:, -32:], plain(x)[:, -32:]
+    assert torch.allclose(fid_pool, fid_pool[..., 2:3, 2:3].expand_as(fid_pool))  # uniform: padding excluded
+    assert not torch.allclose(plain_pool, plain_pool[..., 2:3, 2:3].expand_as(plain_pool))
+    block = net.Mixed_7c.eval()
+    x = torch.zeros(1, 2048, 3, 3)
+    x[..., 0, 0] = 5.0  # a max pool spreads the peak to every neighbour, unweakened
+    with torch.no_grad():
+        pool_in = block.branch_pool.conv.weight
+        out = block(x)[:, -192:]
+        expected = block.branch_pool(torch.nn.functional.max_pool2d(x, 3, 1, 1))
+    assert pool_in.shape[1] == 2048 and torch.allclose(out, expected)

@@ -117,12 +117,21 @@ class CO3DMultiView(MultiViewEvalDataset):
         camera_distance: float = CANONICAL_DISTANCE,
         crop_expand: float = CROP_EXPAND,
         mask_box_threshold: int = MASK_BOX_THRESHOLD,
+        protocol: str = "original",
     ) -> None:
-        super().__init__(image_size, cond_image_size, camera_distance, crop_expand)
+        super().__init__(image_size, cond_image_size, camera_distance, crop_expand, protocol)
         self.root = Path(root)
+        self.has_mask_root = mask_root is not None
         self.mask_root = Path(mask_root) if mask_root is not None else self.root
         self.mask_box_threshold = int(mask_box_threshold)
         self.entries = select_entries(load_split(split_file, split), every_nth, max_items)
+
+    @property
+    def mask_source(self) -> str:
+        """The paper's CO3D numbers used re-segmented masks (the original's `root_img` tree), not CO3D's own."""
+        if self.has_mask_root:
+            return f"masks/ under dataset.mask_root ({self.mask_root}), e.g. the original's re-segmented masks"
+        return f"CO3D's own masks/ under dataset.root ({self.root}); the paper's numbers used re-segmented masks"
 
     def name(self, index: int) -> str:
         return str(self.entries[index][0])

@@ -8,6 +8,12 @@ evaluation sample:
   distance from the image centre to the input mask's box, times 1.6; the same square for every
   view; outside the image white, mask 0; resized to `image_size` (512);
 - ground truth composited on white, the model input (view 0) on grey 0.5 at `cond_image_size`;
+- `protocol`: "original" (default) computes what the original Real3D evaluation computes, quirks
+  included: its integer crop arithmetic, the crop's out-of-image part filled with 255 on [0,1]
+  images (it leaks into edge pixels through the resize), bilinear resizing without antialiasing
+  and without clamping, and the model input composited on grey from the white-composited view (a
+  soft mask is applied twice: img·m² + m(1−m) + 0.5(1−m)). "corrected" fills white, antialiases,
+  clamps and composites the input once.
 - cameras translated to the world centre, rotated so the input camera sits at azimuth 0,
   elevation 0, and scaled so it is `camera_distance` (3.0) away;
 - focal lengths: the input view's is set to `input_fov_rad` (0.691150367 rad unless the format
@@ -23,16 +29,58 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import PIL.Image
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from real3d.data import image_ops
 from real3d.data.base import BadItem
+from real3d.data.base import check_protocol as _check_protocol
+from real3d.errors import Real3DError
 from real3d.geometry import canonicalize_to_input, fov_to_focal
 
 INPUT_FOV_RAD = 0.691150367
 CROP_EXPAND = 1.6
 CANONICAL_DISTANCE = 3.0
+ORIGINAL_CROP_FILL = 255.0  # the original's out-of-image crop fill, on images in [0, 1]
+
+
+def check_protocol(protocol: str) -> str:
+    """`protocol` if it is one of PROTOCOLS ("original", "corrected"), else a one-line Real3DError."""
+    try:
+        return _check_protocol(protocol)
+    except ValueError as exc:
+        raise Real3DError(str(exc)) from exc
+
+
+def resize_rgb(
+    image: torch.Tensor, size: int, protocol: str = "original", antialias: bool | None = None
+) -> torch.Tensor:
+    """Bilinear resize of [C,H,W] or [N,C,H,W] to size²: the original's plain `F.interpolate`
+    (no antialiasing unless `antialias`, no clamping) or, under "corrected", antialiased and
+    clamped to [0, 1]."""
+    if protocol == "corrected":
+        return image_ops.resize_image(image, size, antialias=True)
+    if tuple(image.shape[-2:]) == (size, size):
+        return image
+    batched = image.ndim == 4
+    out = F.interpolate(
+        image if batched else image[None], (size, size), mode="bilinear", align_corners=False, antialias=bool(antialias)
+    )
+    return out if batched else out[0]
+
+
+def resize_mask_pil(mask: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    """Resize a mask [1,H,W] (uint8 or float) with PIL's NEAREST (pixel centres), as the original
+    resizes mask files to their image and OmniObject3D masks to 512; keeps the dtype."""
+    if tuple(mask.shape[-2:]) == tuple(size_hw):
+        return mask
+    plane = mask[0].cpu().numpy()
+    image = PIL.Image.fromarray(plane if plane.dtype == np.uint8 else plane.astype(np.float32))
+    out = np.asarray(image.resize((size_hw[1], size_hw[0]), PIL.Image.NEAREST))
+    return torch.from_numpy(out.copy())[None].to(mask.dtype)
 
 
 @dataclass
@@ -48,6 +96,7 @@ class RawObject:
     center: torch.Tensor  # [3] world centre of the object
     input_fov_rad: float = INPUT_FOV_RAD  # field of view given to the input view
     view_names: list[str] = field(default_factory=list)
+    on_white: bool = False  # images already composited on white: they are the ground truth as they are
 
 
 def centered_crop_box(box_mask: torch.Tensor, expand: float = CROP_EXPAND) -> image_ops.Box:
@@ -64,16 +113,36 @@ def centered_crop_box(box_mask: torch.Tensor, expand: float = CROP_EXPAND) -> im
     return left, top, left + 2 * half, top + 2 * half
 
 
+def original_crop_box(box_mask: torch.Tensor, expand: float = CROP_EXPAND) -> image_ops.Box:
+    """The original's crop box, with its integer arithmetic: the mask box with inclusive ends, the
+    square around the image centre truncated to integers, its side from the x extent only,
+    `int(expand · side)` halved by floor division, the corners truncated toward zero."""
+    box = image_ops.mask_bbox(box_mask)
+    if box is None:
+        raise BadItem("the input view's mask is empty")
+    height, width = box_mask.shape[-2:]
+    cx, cy = width / 2.0, height / 2.0
+    x0, y0, x1, y1 = box[0], box[1], box[2] - 1, box[3] - 1  # inclusive ends
+    reach = max(abs(cx - x0), abs(cx - x1), abs(cy - y0), abs(cy - y1))
+    left, top, right = int(cx - reach), int(cy - reach), int(cx + reach)
+    bottom = int(cy + reach)
+    half = int(expand * (right - left)) // 2
+    mx, my = (left + right) / 2.0, (top + bottom) / 2.0
+    return int(mx - half), int(my - half), int(mx + half), int(my + half)
+
+
 def prepare_object(
     raw: RawObject,
     image_size: int = 512,
     cond_image_size: int = 512,
     camera_distance: float = CANONICAL_DISTANCE,
     crop_expand: float = CROP_EXPAND,
+    protocol: str = "original",
 ) -> dict:
     """The evaluation sample of one object (see the module docstring).
 
-    Returns: name, `image_input` [3,c,c] (grey background), `rgb` [N,3,S,S] (white background),
+    Returns: name, `image_input` [3,c,c] (grey background), `rgb` [N,3,S,S] (white background;
+    above 1 at edge pixels where the original's 255 fill leaks),
     `mask` [N,1,S,S], `c2w` [N,4,4] canonical OpenGL cameras, `focal_norm` [N] (focal / image side),
     `crop_box` (x0,y0,x1,y1) in raw pixels or None, `scale` (world → canonical), `view_names`.
     """
@@ -85,20 +154,25 @@ def prepare_object(
     if bool((raw.focals <= 0).any()):
         raise BadItem("non-positive focal length")
 
-    box = centered_crop_box(raw.box_mask, crop_expand) if raw.box_mask is not None else None
+    original = check_protocol(protocol) == "original"
+    box = None
+    if raw.box_mask is not None:
+        box = (original_crop_box if original else centered_crop_box)(raw.box_mask, crop_expand)
+    fill = ORIGINAL_CROP_FILL if original else image_ops.WHITE
     rgbs, masks = [], []
     for rgb, mask in zip(raw.images, raw.masks, strict=True):
         if box is not None:
-            rgb = image_ops.crop_box(rgb, box, fill=image_ops.WHITE)
+            rgb = image_ops.crop_box(rgb, box, fill=fill)
             mask = image_ops.crop_box(mask, box, fill=0.0)
         elif rgb.shape[-1] != rgb.shape[-2]:
             raise BadItem(f"uncropped views must be square, got {tuple(rgb.shape[-2:])}")
-        rgbs.append(image_ops.resize_image(rgb, image_size))
+        rgbs.append(resize_rgb(rgb, image_size, protocol))
         masks.append(image_ops.resize_mask(mask, image_size))
     rgb = torch.stack(rgbs)  # [N,3,S,S]
     mask = torch.stack(masks)  # [N,1,S,S]
     if not bool((mask[0] > 0).any()):
         raise BadItem("the input view's mask is empty")
+    target = rgb if raw.on_white else image_ops.composite(rgb, mask, image_ops.WHITE)
 
     center_to_input = raw.c2w[0, :3, 3].to(torch.float64) - raw.center.to(torch.float64)
     if float(torch.linalg.norm(center_to_input)) < 1e-9:
@@ -109,11 +183,14 @@ def prepare_object(
     focal_input = fov_to_focal(raw.input_fov_rad, 1.0)
     focal_norm = focal_input * raw.focals.to(torch.float64) / float(raw.focals[0])
 
-    image_input = image_ops.resize_image(image_ops.composite(rgb[0], mask[0], image_ops.GREY), cond_image_size)
+    # The original composites the input on grey from the white-composited view (twice for a soft
+    # mask); TSR's preprocessor resizes it to the model's size with antialiasing.
+    image_input = image_ops.composite((target if original else rgb)[0], mask[0], image_ops.GREY)
+    image_input = resize_rgb(image_input, cond_image_size, protocol, antialias=True)
     return {
         "name": raw.name,
         "image_input": image_input.contiguous(),
-        "rgb": image_ops.composite(rgb, mask, image_ops.WHITE).contiguous(),
+        "rgb": target.contiguous(),
         "mask": mask.contiguous(),
         "c2w": c2w.contiguous(),
         "focal_norm": focal_norm.to(torch.float32),
@@ -136,12 +213,19 @@ class MultiViewEvalDataset(Dataset):
         cond_image_size: int = 512,
         camera_distance: float = CANONICAL_DISTANCE,
         crop_expand: float = CROP_EXPAND,
+        protocol: str = "original",
     ) -> None:
         self.image_size = int(image_size)
         self.cond_image_size = int(cond_image_size)
         self.camera_distance = float(camera_distance)
         self.crop_expand = float(crop_expand)
+        self.protocol = check_protocol(protocol)
         self.entries: list = []
+
+    @property
+    def mask_source(self) -> str | None:
+        """Which masks the reader uses (reported in metrics.json); None where the format has no choice."""
+        return None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -159,6 +243,7 @@ class MultiViewEvalDataset(Dataset):
             cond_image_size=self.cond_image_size,
             camera_distance=self.camera_distance,
             crop_expand=self.crop_expand,
+            protocol=self.protocol,
         )
 
     def __getitem__(self, index: int) -> dict:
@@ -183,11 +268,12 @@ def read_rgb(path: str | os.PathLike) -> torch.Tensor:
 
 
 def read_mask_uint8(path: str | os.PathLike, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
-    """8-bit mask [1,H,W] of a mask image (resized nearest to `size_hw`); missing file → BadItem."""
+    """8-bit mask [1,H,W] of a mask image, resized to `size_hw` with PIL's NEAREST (pixel centres,
+    as the original; torch's "nearest" is half a pixel off); a missing or corrupt file raises BadItem."""
     try:
         mask = image_ops.read_image_uint8(path, "L")
     except (OSError, ValueError) as exc:
         raise BadItem(f"cannot read mask {path}: {exc}") from exc
     if size_hw is not None and tuple(mask.shape[-2:]) != tuple(size_hw):
-        mask = image_ops.resize_mask(mask, size_hw)
+        mask = resize_mask_pil(mask, tuple(size_hw))
     return mask

@@ -4,10 +4,11 @@
     <root>/<category-id>/<instance>/sparse/0/{cameras,images,points3D}.bin   (COLMAP)
     <mask_root>/<category-id>/<instance>/<frame>.jpg.png                    (8-bit masks)
 
-Masks may be stored at another resolution; they are resized (nearest) to their image. Foreground
-is mask > 225 for the crop box and compositing, mask > 128 for the world-centre estimate: the
-weighted mean of the COLMAP points that project inside the foreground in at least 80 % of the
-sequence's frames (weight = that fraction).
+Masks may be stored at another resolution; they are resized to their image with PIL's NEAREST.
+Foreground is mask > 225 for the crop box and compositing, mask > 128 for the world-centre
+estimate: the weighted mean of the COLMAP points that project inside the foreground in more than
+80 % of the sequence's frames (weight = that fraction; `foreground_center` gives the details of
+the original's projection and of the "corrected" one).
 """
 
 from __future__ import annotations
@@ -59,13 +60,22 @@ def list_frames(root: str | os.PathLike, sequence: str) -> list[str]:
 def read_frame(
     root: str | os.PathLike, mask_root: str | os.PathLike, sequence: str, frame: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rgb uint8 [3,H,W], mask uint8 [1,H,W] resized nearest to the image) of one frame."""
+    """(rgb uint8 [3,H,W], mask uint8 [1,H,W] resized to the image with PIL's NEAREST) of one frame."""
     image_path = resolve_item(root, sequence) / "images" / frame
     try:
         rgb = image_ops.read_image_uint8(image_path, "RGB")
     except (OSError, ValueError) as exc:
         raise BadItem(f"cannot read image {image_path}: {exc}") from exc
     return rgb, read_mask_uint8(mask_path(mask_root, sequence, frame), rgb.shape[-2:])
+
+
+def image_size_hw(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file, from its header; an unreadable file raises BadItem."""
+    try:
+        with PIL.Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, ValueError) as exc:
+        raise BadItem(f"cannot read image {path}: {exc}") from exc
 
 
 def read_first_frame(
@@ -94,26 +104,36 @@ def foreground_center(
     intrinsics: torch.Tensor,
     masks: torch.Tensor,
     min_fraction: float = CENTER_MIN_FRACTION,
+    protocol: str = "original",
 ) -> torch.Tensor:
-    """Weighted mean [3] of the points [P,3] inside the foreground masks [F,H,W] (bool) in at least
+    """Weighted mean [3] of the points [P,3] inside the foreground masks [F,H,W] (bool) in more than
     `min_fraction` of the frames (cameras w2c [F,4,4] OpenCV, K [F,3,3]); weight = that fraction.
 
-    A point behind a camera or outside its image counts as outside that frame's mask.
+    "original" (its computation): projections rounded to the nearest pixel and clamped to the
+    image (a point outside the image takes the border pixel's value, one behind the camera is
+    projected through it), strictly more than `min_fraction`. "corrected": the pixel containing
+    the projection; a point behind a camera or outside its image counts as outside that frame's
+    mask; at least `min_fraction`.
     """
     height, width = masks.shape[-2:]
     homogeneous = torch.cat([points, torch.ones_like(points[:, :1])], dim=1)  # [P,4]
     cam = torch.einsum("fij,pj->fpi", w2c, homogeneous)[..., :3]  # [F,P,3]
     pix = torch.einsum("fij,fpj->fpi", intrinsics, cam)
     z = pix[..., 2]
-    u = torch.floor(pix[..., 0] / z.clamp_min(1e-12))
-    v = torch.floor(pix[..., 1] / z.clamp_min(1e-12))
-    visible = (z > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    if protocol == "original":
+        u = torch.nan_to_num(torch.round(pix[..., 0] / z))
+        v = torch.nan_to_num(torch.round(pix[..., 1] / z))
+        visible = torch.ones_like(z, dtype=torch.bool)
+    else:
+        u = torch.floor(pix[..., 0] / z.clamp_min(1e-12))
+        v = torch.floor(pix[..., 1] / z.clamp_min(1e-12))
+        visible = (z > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     ui = u.clamp(0, width - 1).long()
     vi = v.clamp(0, height - 1).long()
     frame = torch.arange(masks.shape[0])[:, None].expand_as(ui)
     inside = visible & masks[frame, vi, ui]  # [F,P]
     fraction = inside.double().mean(0)
-    keep = fraction >= min_fraction
+    keep = fraction > min_fraction if protocol == "original" else fraction >= min_fraction
     if not bool(keep.any()):
         raise BadItem(f"no COLMAP point lies inside the masks of {min_fraction:.0%} of the frames")
     weights = fraction[keep]
@@ -135,12 +155,17 @@ class MVImgNetMultiView(MultiViewEvalDataset):
         cond_image_size: int = 512,
         camera_distance: float = CANONICAL_DISTANCE,
         crop_expand: float = CROP_EXPAND,
+        protocol: str = "original",
     ) -> None:
-        super().__init__(image_size, cond_image_size, camera_distance, crop_expand)
+        super().__init__(image_size, cond_image_size, camera_distance, crop_expand, protocol)
         self.root = Path(root)
         self.mask_root = Path(mask_root)
         self.entries = select_entries(load_split(split_file, split), every_nth, max_items)
         self._centers: dict[str, torch.Tensor] = {}
+
+    @property
+    def mask_source(self) -> str:
+        return f"dataset.mask_root ({self.mask_root})"
 
     def name(self, index: int) -> str:
         return str(self.entries[index][0])
@@ -166,7 +191,9 @@ class MVImgNetMultiView(MultiViewEvalDataset):
         if len(points) == 0:
             raise BadItem(f"{sparse / 'points3D.bin'} holds no points")
         w2cs, intrinsics, masks = [], [], []
-        size = None
+        size = None  # masks at the first mask's size ("corrected") or the images' ("original")
+        if self.protocol == "original":
+            size = image_size_hw(resolve_item(self.root, sequence) / "images" / sorted(images)[0])
         for name, image in sorted(images.items()):
             try:
                 mask = read_mask_uint8(mask_path(self.mask_root, sequence, name), size)
@@ -177,11 +204,15 @@ class MVImgNetMultiView(MultiViewEvalDataset):
             camera = cameras.get(image.camera_id)
             if camera is None:
                 raise BadItem(f"image {name} refers to a missing camera {image.camera_id}")
-            intrinsics.append(_intrinsics(camera, *size))
+            # The original projects with the COLMAP camera as stored, whatever the image size.
+            camera_size = (camera.height, camera.width) if self.protocol == "original" else size
+            intrinsics.append(_intrinsics(camera, *camera_size))
             w2cs.append(torch.linalg.inv(_opencv_c2w(image)))
         if not masks:
             raise BadItem(f"no masks found for {sequence}")
-        center = foreground_center(points, torch.stack(w2cs), torch.stack(intrinsics), torch.stack(masks))
+        center = foreground_center(
+            points, torch.stack(w2cs), torch.stack(intrinsics), torch.stack(masks), protocol=self.protocol
+        )
         self._centers[sequence] = center
         return center
 

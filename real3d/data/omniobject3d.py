@@ -7,6 +7,9 @@
 Object names look like `anise_018` (category = the name without its last 4 characters). The
 evaluation uses every 10th test object and its first 11 renders by index (r_0 is the input);
 the world centre is the origin; every view has the field of view `camera_angle_x`; no crop.
+Each render is composited on white (alpha > 0) at full resolution, then resized to `image_size`:
+with PIL's LANCZOS on 8 bits and the mask with PIL's NEAREST as the original ("original"), or
+bilinear with antialiasing in float and the mask with torch's nearest ("corrected").
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ import torch
 
 from real3d.data import image_ops
 from real3d.data.base import BadItem
-from real3d.data.multiview_eval import CANONICAL_DISTANCE, MultiViewEvalDataset, RawObject, select_entries
+from real3d.data.multiview_eval import (
+    CANONICAL_DISTANCE,
+    MultiViewEvalDataset,
+    RawObject,
+    resize_mask_pil,
+    select_entries,
+)
 from real3d.data.splits import load_split, resolve_item
 from real3d.io import atomic_path, atomic_write_text
 
@@ -56,11 +65,16 @@ class OmniObject3DMultiView(MultiViewEvalDataset):
         image_size: int = 512,
         cond_image_size: int = 512,
         camera_distance: float = CANONICAL_DISTANCE,
+        protocol: str = "original",
     ) -> None:
-        super().__init__(image_size, cond_image_size, camera_distance)
+        super().__init__(image_size, cond_image_size, camera_distance, protocol=protocol)
         self.root = Path(root)
         self.num_views = int(num_views)
         self.entries = select_entries(load_split(split_file, split), every_nth, max_items)
+
+    @property
+    def mask_source(self) -> str:
+        return "the renders' alpha channel (alpha > 0)"
 
     def name(self, index: int) -> str:
         return str(self.entries[index])
@@ -91,8 +105,9 @@ class OmniObject3DMultiView(MultiViewEvalDataset):
                 rgb_u8, alpha_u8 = image_ops.read_rgba(path)
             except (OSError, ValueError) as exc:
                 raise BadItem(f"cannot read {path}: {exc}") from exc
-            images.append(image_ops.to_float(rgb_u8))
-            masks.append(image_ops.binarize(alpha_u8, 0))
+            rgb, mask = self.render_on_white(rgb_u8, alpha_u8)
+            images.append(rgb)
+            masks.append(mask)
             try:
                 c2w = torch.tensor(frames[index_]["transform_matrix"], dtype=torch.float64)
             except (KeyError, TypeError, ValueError) as exc:
@@ -110,7 +125,20 @@ class OmniObject3DMultiView(MultiViewEvalDataset):
             center=torch.zeros(3, dtype=torch.float64),
             input_fov_rad=fov_x,
             view_names=[f"r_{i}" for i in chosen],
+            on_white=True,
         )
+
+    def render_on_white(self, rgb_u8: torch.Tensor, alpha_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rgb [3,S,S] on white, binary mask [1,S,S]) of one render (uint8 [3,H,W], [1,H,W]) at image_size."""
+        inside = alpha_u8 > 0
+        size = self.image_size
+        if self.protocol == "original":
+            white = torch.where(inside, rgb_u8, torch.full_like(rgb_u8, 255))
+            mask = resize_mask_pil(inside.to(torch.float32), (size, size))
+            return image_ops.resize_lanczos(white, size), mask
+        mask = inside.to(torch.float32)
+        rgb = image_ops.composite(image_ops.to_float(rgb_u8), mask, image_ops.WHITE)
+        return image_ops.resize_image(rgb, size, antialias=True), image_ops.resize_mask(mask, size)
 
 
 # ----------------------------------------------------------------------------- writer

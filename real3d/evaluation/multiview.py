@@ -3,6 +3,10 @@
 `evaluate_multiview(model, dataset, render_size)` is the whole protocol on one dataset of
 `real3d.data.multiview_eval` samples; `evaluate_object` scores one sample, for callers (such as a
 LightningModule's validation) that iterate themselves.
+
+The 512-px ground truth is resized to `render_size` as `protocol` says: the original's bilinear
+without antialiasing (its `get_eval_target`), or antialiased under "corrected". The model and
+LPIPS run under fp16 autocast on CUDA by default, as the original (`real3d.evaluation.precision`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from real3d.data import image_ops
+from real3d.data.multiview_eval import check_protocol, resize_rgb
+from real3d.evaluation.precision import autocast, resolve_precision
 from real3d.geometry import rays_from_c2w
 from real3d.metrics import lpips_distance, psnr, ssim
 
@@ -74,21 +80,28 @@ def evaluate_object(
     sample: dict,
     render_size: int = 224,
     lpips_model: nn.Module | None = None,
+    protocol: str = "original",
+    precision: str = "auto",
 ) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """Scores of one sample: per-view PSNR/SSIM(/LPIPS) lists and their all/novel-view means.
 
     Returns (record, prediction [N,3,s,s], ground truth [N,3,s,s]) with s = render_size; view 0
     is the input view. `sample` is one unbatched dataset item: in a LightningModule, load the
     evaluation set with `DataLoader(dataset, batch_size=None)` and skip items with a "skipped" key.
+    `protocol` sets the ground truth's resize; `precision` ("auto", "fp16", "fp32") the autocast.
     """
-    scene_codes = reconstruct(model, sample["image_input"])
-    focal_px = sample["focal_norm"].float() * render_size
-    pred, _ = render_views(model, scene_codes, sample["c2w"].float(), focal_px, render_size)
+    device = model_device(model)
+    precision = resolve_precision(precision, device, check_protocol(protocol))
+    with autocast(device, precision):
+        scene_codes = reconstruct(model, sample["image_input"])
+        focal_px = sample["focal_norm"].float() * render_size
+        pred, _ = render_views(model, scene_codes, sample["c2w"].float(), focal_px, render_size)
     pred = pred.cpu()
-    target = image_ops.resize_image(sample["rgb"].float(), render_size).cpu()
+    target = resize_rgb(sample["rgb"].float(), render_size, protocol).cpu()
     scores = {"psnr": psnr(pred, target), "ssim": ssim(pred, target)}
     if lpips_model is not None:
-        scores["lpips"] = lpips_distance(lpips_model, pred, target)
+        with autocast(device, precision):
+            scores["lpips"] = lpips_distance(lpips_model, pred, target).float()
     record = {"name": sample["name"], "views": list(sample.get("view_names") or [])}
     record.update({k: [round(float(x), 6) for x in v] for k, v in scores.items()})
     record["all_views"] = {k: float(v.mean()) for k, v in scores.items()}
@@ -122,6 +135,8 @@ def evaluate_multiview(
     on_object: Callable[[int, dict, dict, torch.Tensor, torch.Tensor], None] | None = None,
     progress: bool = False,
     desc: str = "multi-view eval",
+    protocol: str = "original",
+    precision: str = "auto",
 ) -> dict:
     """Evaluate `model` on every object of `dataset` (a `MultiViewEvalDataset`).
 
@@ -131,9 +146,12 @@ def evaluate_multiview(
 
     Returns `{"all_views": {psnr, ssim[, lpips]}, "novel_views": {...}, "psnr": all-views PSNR
     (the best-checkpoint metric), "num_objects", "objects": [per-object records], "skipped":
-    [{"name", "reason"}], "render_size", "num_samples_per_ray"}`. `on_object(i, sample, record,
-    pred, target)` is called for every evaluated object (visual outputs).
+    [{"name", "reason"}], "render_size", "num_samples_per_ray", "protocol", "precision"}`.
+    `on_object(i, sample, record, pred, target)` is called for every evaluated object (visual
+    outputs). `protocol` and `precision`: see `evaluate_object`; the dataset's own protocol is
+    set where it is built.
     """
+    precision = resolve_precision(precision, model_device(model), check_protocol(protocol))
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_unbatched)
     records, skipped = [], []
     total = len(dataset) if max_objects is None else min(len(dataset), int(max_objects))
@@ -151,7 +169,7 @@ def evaluate_multiview(
                 log.warning("skipping %s: %s", sample["name"], sample["skipped"])
                 skipped.append({"name": sample["name"], "reason": sample["skipped"]})
                 continue
-            record, pred, target = evaluate_object(model, sample, render_size, lpips_model)
+            record, pred, target = evaluate_object(model, sample, render_size, lpips_model, protocol, precision)
             records.append(record)
             if on_object is not None:
                 on_object(index, sample, record, pred, target)
@@ -167,4 +185,6 @@ def evaluate_multiview(
         "skipped": skipped,
         "render_size": int(render_size),
         "num_samples_per_ray": samples_per_ray,
+        "protocol": protocol,
+        "precision": precision,
     }

@@ -1,5 +1,10 @@
 """What `scripts/eval_mv.py` and `scripts/eval_sv.py` run: build the parts from the config,
-evaluate, write metrics.json, metrics.csv, side-by-side images and optional 360° videos."""
+evaluate, write metrics.json, metrics.csv, side-by-side images and optional 360° videos.
+
+metrics.json records what ran: `protocol` (original | corrected), `precision` (fp16 | fp32),
+`masks` (multi-view: which masks the reader used) and `fid_network` (single-view: which Inception
+weights, or null without FID).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from real3d.data.multiview_eval import check_protocol
 from real3d.evaluation import outputs
 from real3d.evaluation.multiview import evaluate_multiview, reconstruct
 from real3d.evaluation.singleview import evaluate_singleview, list_wild_items, render_orbit
@@ -29,8 +35,11 @@ def load_model(cfg: DictConfig):
 
 
 def _lpips(cfg: DictConfig, device: torch.device):
+    """LPIPS-VGG, or None where `lpips_enabled: false`."""
     from real3d.pretrained import build_lpips
 
+    if not cfg.get("lpips_enabled", True):
+        return None
     return build_lpips(cfg.lpips_weights, allow_random=bool(cfg.get("lpips_allow_random", False)), device=device)
 
 
@@ -43,9 +52,13 @@ def run_multiview(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
 
     out_dir = Path(cfg.output_dir)
+    protocol = check_protocol(str(cfg.protocol))
     model, checkpoint = load_model(cfg)
     dataset = instantiate(
-        cfg.dataset, cond_image_size=int(model.cfg.cond_image_size), camera_distance=float(cfg.camera_distance)
+        cfg.dataset,
+        cond_image_size=int(model.cfg.cond_image_size),
+        camera_distance=float(cfg.camera_distance),
+        protocol=protocol,
     )
     lpips_model = _lpips(cfg, _device(model))
     vis = cfg.visuals
@@ -74,14 +87,18 @@ def run_multiview(cfg: DictConfig) -> dict:
         on_object=on_object,
         progress=bool(cfg.progress),
         desc=f"eval {cfg.dataset_name}",
+        protocol=protocol,
+        precision=str(cfg.precision),
     )
-    result = {"dataset": str(cfg.dataset_name), "num_listed": len(dataset), **result}
+    result = {"dataset": str(cfg.dataset_name), "num_listed": len(dataset), "masks": dataset.mask_source, **result}
     outputs.write_metrics_json(out_dir / "metrics.json", result, OmegaConf.to_container(cfg, resolve=True), checkpoint)
     columns = [f"{g}.{m}" for g in ("all_views", "novel_views") for m in ("psnr", "ssim", "lpips")]
     outputs.write_objects_csv(out_dir / "metrics.csv", result["objects"], columns)
     log.info(
-        "%s: %d objects (%d skipped); all views %s; novel views %s -> %s",
+        "%s (%s protocol, %s): %d objects (%d skipped); all views %s; novel views %s -> %s",
         cfg.dataset_name,
+        protocol,
+        result["precision"],
         result["num_objects"],
         result["num_skipped"],
         _fmt(result["all_views"]),
@@ -96,6 +113,7 @@ def run_singleview(cfg: DictConfig) -> dict:
     from real3d.pretrained import build_clip, build_inception
 
     out_dir = Path(cfg.output_dir)
+    protocol = check_protocol(str(cfg.protocol))
     d = cfg.dataset
     items = list_wild_items(
         root=d.root,
@@ -147,8 +165,15 @@ def run_singleview(cfg: DictConfig) -> dict:
         chunk_size=cfg.chunk_size,
         on_object=on_object,
         progress=bool(cfg.progress),
+        protocol=protocol,
+        precision=str(cfg.precision),
     )
-    result = {"dataset": "wild", "num_listed": len(items), **result}
+    result = {
+        "dataset": "wild",
+        "num_listed": len(items),
+        "fid_network": inception.network if inception else None,
+        **result,
+    }
     outputs.write_metrics_json(out_dir / "metrics.json", result, OmegaConf.to_container(cfg, resolve=True), checkpoint)
     columns = ["clip", "lpips", *(f"consistency.{k}" for k in ("psnr", "ssim", "lpips", "clip"))]
     outputs.write_objects_csv(out_dir / "metrics.csv", result["objects"], columns)

@@ -10,8 +10,12 @@
   similarity of those 12 cycle renders (input pose excluded) against the input.
 
 Inputs: RGBA crops (mask = alpha > 225) or images with separate masks, padded to a square around
-the image centre by 1.7, resized to 512; the model input is composited on grey, the reference
-image for the metrics on white.
+the image centre by 1.7, resized to 512; the model input is composited on grey. The reference
+image for the metrics (self-consistency target, CLIP / LPIPS reference, FID inputs) depends on
+`protocol`: "original" (the original's) is the padded RAW RGB (white only in the padding), resized
+bilinear without antialiasing; "corrected" is the image composited on white with the mask,
+resized with antialiasing. The model, CLIP and LPIPS run under fp16 autocast on CUDA by default,
+as the original (`real3d.evaluation.precision`).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from torch import nn
 
 from real3d.data import image_ops
 from real3d.data.base import DEFAULT_FOV_RAD
+from real3d.data.multiview_eval import check_protocol, resize_rgb
 from real3d.data.wild import EVAL_PAD, WILD_ALPHA_THRESHOLD, load_wild_crop
 from real3d.errors import Real3DError
-from real3d.evaluation.multiview import reconstruct, render_views, renderer_settings
+from real3d.evaluation.multiview import model_device, reconstruct, render_views, renderer_settings
+from real3d.evaluation.precision import autocast, resolve_precision
 from real3d.geometry import cycle_camera, fov_to_focal, spherical_c2w
 from real3d.metrics import clip_similarity, fid_from_features, lpips_distance, psnr, ssim
 
@@ -101,12 +107,13 @@ def list_wild_items(
 
 
 def load_wild_item(
-    item: WildItem, image_size: int = 512, pad_factor: float = EVAL_PAD
+    item: WildItem, image_size: int = 512, pad_factor: float = EVAL_PAD, protocol: str = "original"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Square rgb [3,S,S] and binary mask [1,S,S] (white / 0 outside) of one item."""
+    """Square reference rgb [3,S,S] (see the module docstring) and binary mask [1,S,S] (0 outside)
+    of one item; the model input is `composite(rgb, mask, GREY)`."""
     if item.mask_path is None:
         try:
-            return load_wild_crop(item.image_path, pad_factor, image_size, WILD_ALPHA_THRESHOLD)
+            return load_wild_crop(item.image_path, pad_factor, image_size, WILD_ALPHA_THRESHOLD, protocol=protocol)
         except ValueError as exc:
             raise ValueError(f"{exc}; give an RGBA image or a mask folder") from exc
     rgb = image_ops.to_float(image_ops.read_image_uint8(item.image_path, "RGB"))
@@ -115,8 +122,9 @@ def load_wild_item(
         mask_u8 = image_ops.resize_mask(mask_u8, tuple(rgb.shape[-2:]))
     mask = image_ops.binarize(mask_u8, MASK_THRESHOLD)
     rgb = image_ops.pad_to_square(rgb, pad_factor, image_ops.WHITE)
-    mask = image_ops.pad_to_square(mask, pad_factor, 0.0)
-    return image_ops.resize_image(rgb, image_size), image_ops.resize_mask(mask, image_size)
+    mask = image_ops.resize_mask(image_ops.pad_to_square(mask, pad_factor, 0.0), image_size)
+    rgb = resize_rgb(rgb, image_size, protocol)
+    return (rgb if protocol == "original" else image_ops.composite(rgb, mask, image_ops.WHITE)), mask
 
 
 @torch.no_grad()
@@ -179,11 +187,17 @@ def evaluate_singleview(
     chunk_size: int | None = None,
     on_object: Callable[[int, dict, torch.Tensor, torch.Tensor, torch.Tensor | None], None] | None = None,
     progress: bool = False,
+    protocol: str = "original",
+    precision: str = "auto",
 ) -> dict:
     """Run both single-view protocols on `items`; bad images are skipped with their reason.
 
     `on_object(i, record, reference, orbit, cycles)` is called per evaluated image (visuals).
+    `protocol` sets the reference image and the resize filter, `precision` the autocast (see the
+    module docstring); both are reported in the result.
     """
+    device = model_device(model)
+    precision = resolve_precision(precision, device, check_protocol(protocol))
     records, skipped = [], []
     features_inputs, features_novel = [], []
     iterator = items
@@ -194,7 +208,7 @@ def evaluate_singleview(
     with renderer_settings(model, num_samples_per_ray, chunk_size):
         for index, item in enumerate(iterator):
             try:
-                rgb, mask = load_wild_item(item, image_size)
+                reference, mask = load_wild_item(item, image_size, protocol=protocol)
                 if not bool((mask > 0).any()):
                     raise ValueError("empty mask")
             except Exception as exc:  # noqa: BLE001 - one bad image must not stop the evaluation
@@ -202,28 +216,32 @@ def evaluate_singleview(
                 log.warning("skipping %s: %s", item.name, reason)
                 skipped.append({"name": item.name, "reason": reason})
                 continue
-            reference = image_ops.composite(rgb, mask, image_ops.WHITE)
-            codes = reconstruct(model, image_ops.composite(rgb, mask, image_ops.GREY))
-            orbit = render_orbit(model, codes, n_views, render_size, elevation_deg, distance, fovy_deg).cpu()
-            reference_r = image_ops.resize_image(reference, render_size)
+            with autocast(device, precision):
+                codes = reconstruct(model, image_ops.composite(reference, mask, image_ops.GREY))
+                orbit = render_orbit(model, codes, n_views, render_size, elevation_deg, distance, fovy_deg).cpu()
+            reference_r = resize_rgb(reference, render_size, protocol)
             record: dict = {"name": item.name}
-            if clip_encoder is not None:
-                record["clip"] = clip_similarity(clip_encoder, orbit, reference_r).tolist()
-            if lpips_model is not None:
-                record["lpips"] = lpips_distance(lpips_model, orbit, reference_r.expand_as(orbit)).tolist()
+            with autocast(device, precision):
+                if clip_encoder is not None:
+                    record["clip"] = clip_similarity(clip_encoder, orbit, reference_r).float().tolist()
+                if lpips_model is not None:
+                    lpips = lpips_distance(lpips_model, orbit, reference_r.expand_as(orbit))
+                    record["lpips"] = lpips.float().tolist()
             if inception is not None:
                 device = next(inception.parameters()).device
                 features_inputs.append(inception(reference[None].to(device)).cpu())
                 features_novel.append(inception(orbit[1:].to(device)).cpu())
             cycles = None
             if consistency:
-                cycles = cycle_renders(model, codes, consistency_size, distance).cpu()
-                target = image_ops.resize_image(reference, consistency_size).expand_as(cycles)
+                with autocast(device, precision):
+                    cycles = cycle_renders(model, codes, consistency_size, distance).cpu()
+                target = resize_rgb(reference, consistency_size, protocol).expand_as(cycles)
                 cons = {"psnr": psnr(cycles, target).tolist(), "ssim": ssim(cycles, target).tolist()}
-                if lpips_model is not None:
-                    cons["lpips"] = lpips_distance(lpips_model, cycles, target).tolist()
-                if clip_encoder is not None:
-                    cons["clip"] = clip_similarity(clip_encoder, cycles, target[:1]).tolist()
+                with autocast(device, precision):
+                    if lpips_model is not None:
+                        cons["lpips"] = lpips_distance(lpips_model, cycles, target).float().tolist()
+                    if clip_encoder is not None:
+                        cons["clip"] = clip_similarity(clip_encoder, cycles, target[:1]).float().tolist()
                 record["consistency"] = cons
             records.append(record)
             if on_object is not None:
@@ -248,4 +266,5 @@ def evaluate_singleview(
     elif inception is not None:
         log.info("FID skipped: %d images, at least %d needed", len(features_inputs), max(2, fid_min_images))
     result.update(num_objects=len(records), num_skipped=len(skipped), objects=records, skipped=skipped)
+    result.update(protocol=protocol, precision=precision)
     return result

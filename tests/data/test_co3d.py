@@ -17,7 +17,7 @@ from real3d.data.co3d import (
     viewpoint_c2w,
     write_co3d_sequence,
 )
-from real3d.data.multiview_eval import INPUT_FOV_RAD, centered_crop_box
+from real3d.data.multiview_eval import INPUT_FOV_RAD, centered_crop_box, original_crop_box
 from real3d.geometry import fov_to_focal, look_at_c2w
 
 NAMES = ["frame000005.jpg", "frame000001.jpg", "frame000009.jpg"]
@@ -75,7 +75,9 @@ def test_reads_written_sequence(tmp_path):
     torch.testing.assert_close(raw.center, torch.tensor([0.3, 0.2, 0.1], dtype=torch.float64), atol=1e-6, rtol=0)
     assert raw.focals.tolist() == pytest.approx([50.0, 55.0, 45.0])
     sample = dataset[0]
-    assert sample["crop_box"] == centered_crop_box(raw.box_mask) == (17, 7, 43, 33)  # half = round(8 · 1.6)
+    # The original's arithmetic: inclusive box x 22..37, reach 8, side int(16 · 1.6) = 25 → half 12.
+    assert sample["crop_box"] == original_crop_box(raw.box_mask) == (18, 8, 42, 32)
+    assert centered_crop_box(raw.box_mask) == (17, 7, 43, 33)  # "corrected": half = round(8 · 1.6)
     assert sample["rgb"].shape == (3, 3, 32, 32) and sample["image_input"].shape == (3, 16, 16)
     focal = fov_to_focal(INPUT_FOV_RAD, 1.0)
     assert sample["focal_norm"].tolist() == pytest.approx([focal, focal * 1.1, focal * 0.9], rel=1e-5)
@@ -115,3 +117,14 @@ def test_annotations_are_one_gzipped_list(tmp_path):
         entries = json.load(handle)
     assert len(entries) == 6 and entries[0]["image"]["path"].startswith("chair/a/images/")
     assert entries[0]["viewpoint"]["intrinsics_format"] == "ndc_isotropic"
+
+
+def test_mask_source_is_reported(tmp_path):
+    """metrics.json says which masks were used: CO3D's own, or those under `mask_root` (the
+    original's re-segmented tree, which the paper's numbers used)."""
+    make_sequence(tmp_path)
+    split = split_file(tmp_path, [["chair/seq1", *NAMES]])
+    own = CO3DMultiView(tmp_path, split)
+    other = CO3DMultiView(tmp_path, split, mask_root=tmp_path / "resegmented")
+    assert "CO3D's own masks/" in own.mask_source and "re-segmented" in own.mask_source
+    assert "dataset.mask_root" in other.mask_source and str(tmp_path / "resegmented") in other.mask_source

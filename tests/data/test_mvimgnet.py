@@ -67,10 +67,32 @@ def test_foreground_center_weights_and_threshold():
     masks = torch.zeros(5, 16, 16, dtype=torch.bool)
     masks[:, 8, 8] = True  # point 0 (pixel (8, 8)) is foreground everywhere
     masks[:4, 8, 10] = True  # point 1 (pixel (10, 8)) in 4 of 5 frames = 80 %
-    center = foreground_center(points, w2c, K, masks)
+    center = foreground_center(points, w2c, K, masks, protocol="corrected")
     assert center.tolist() == pytest.approx([0.8 / 1.8, 0, 0])  # weights 1.0 and 0.8
+    assert foreground_center(points, w2c, K, masks).tolist() == [0, 0, 0]  # the original: > 80 % only
     masks[3, 8, 10] = False  # 60 %: dropped
-    assert foreground_center(points, w2c, K, masks).tolist() == pytest.approx([0, 0, 0])
+    assert foreground_center(points, w2c, K, masks, protocol="corrected").tolist() == pytest.approx([0, 0, 0])
+
+
+def test_foreground_center_projects_as_the_original():
+    """The original rounds the projection to the nearest pixel and clamps it into the image (a
+    point outside takes the border pixel's value); corrected: the containing pixel, outside = out."""
+    points = torch.tensor([[0.0, 0, 0], [0.56, 0, 0], [5.0, 0, 0]], dtype=torch.float64)
+    w2c = torch.eye(4, dtype=torch.float64).expand(2, 4, 4).clone()
+    w2c[:, 2, 3] = 5.0
+    K = torch.tensor([[10.0, 0, 8], [0, 10, 8], [0, 0, 1]], dtype=torch.float64).expand(2, 3, 3)
+    masks = torch.zeros(2, 16, 16, dtype=torch.bool)
+    masks[:, 8, 8] = True  # point 0 everywhere
+    masks[:, 8, 9] = True  # point 1 projects to u = 9.12: pixel 9 (both)
+    masks[:, 8, 15] = True  # point 2 projects to u = 18, outside: the original takes column 15
+    original = foreground_center(points, w2c, K, masks, min_fraction=0.5)
+    corrected = foreground_center(points, w2c, K, masks, min_fraction=0.5, protocol="corrected")
+    assert original.tolist() == pytest.approx([(0.56 + 5.0) / 3, 0, 0])
+    assert corrected.tolist() == pytest.approx([0.56 / 2, 0, 0])
+    near = torch.tensor([[0.0, 0, 0], [0.8, 0, 0]], dtype=torch.float64)  # point 1 at u = 9.6
+    masks[:, 8, 9], masks[:, 8, 10] = False, True
+    assert foreground_center(near, w2c, K, masks, min_fraction=0.5).tolist() == pytest.approx([0.4, 0, 0])  # round
+    assert foreground_center(near, w2c, K, masks, min_fraction=0.5, protocol="corrected").tolist() == [0, 0, 0]
 
 
 def test_bad_items_are_skipped(tmp_path):

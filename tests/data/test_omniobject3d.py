@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,3 +52,36 @@ def test_missing_renders_and_bad_transforms(tmp_path):
     split.write_text(json.dumps({"test": ["apple_001", "apple_002"]}))
     dataset = OmniObject3DMultiView(tmp_path, split, every_nth=1, image_size=16, cond_image_size=16)
     assert "5 renders found" in dataset[0]["skipped"] and "transforms.json" in dataset[1]["skipped"]
+
+
+def test_renders_composited_on_white_then_lanczos(tmp_path):
+    """Original: each render composited on white (alpha > 0) at full resolution, then resized with
+    PIL's LANCZOS (mask: PIL NEAREST); no dark fringe where the RGB under alpha 0 is black, and the
+    target is not composited again. Corrected: the same composite, then antialiased bilinear."""
+    import PIL.Image
+
+    from real3d.data import image_ops
+
+    size, n = 32, 3
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    alpha = (((yy - 15.5) ** 2 + (xx - 15.5) ** 2) < 81).float()  # a disc: edges at odd positions
+    image = torch.zeros(4, size, size)
+    image[:3] = torch.tensor([0.9, 0.6, 0.3])[:, None, None] * alpha  # black under alpha 0
+    image[3] = alpha
+    rgba = [image] * n
+    write_omniobject3d_object(tmp_path, "pear_001", rgba, spherical_c2w(torch.arange(n) * 40.0, 10.0, 4.0), 0.7)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"test": ["pear_001"]}))
+    kwargs = {"every_nth": 1, "num_views": n, "image_size": 12, "cond_image_size": 12}
+    original = OmniObject3DMultiView(tmp_path, split, **kwargs)[0]
+    corrected = OmniObject3DMultiView(tmp_path, split, protocol="corrected", **kwargs)[0]
+
+    rgb_u8 = (rgba[0][:3] * 255).round().to(torch.uint8)
+    white = torch.where(alpha.bool(), rgb_u8, torch.full_like(rgb_u8, 255))
+    torch.testing.assert_close(original["rgb"][0], image_ops.resize_lanczos(white, 12))
+    pil_mask = PIL.Image.fromarray(alpha.numpy()).resize((12, 12), PIL.Image.NEAREST)
+    torch.testing.assert_close(original["mask"][0, 0], torch.from_numpy(np.asarray(pil_mask).copy()))
+    inside = original["mask"][0, 0] == 1
+    assert original["rgb"][0][2][inside].min() > 0.2  # blue 0.3 inside; resizing the raw RGB gives 0.04
+    white_f = image_ops.composite(image_ops.to_float(rgb_u8), alpha[None], image_ops.WHITE)
+    torch.testing.assert_close(corrected["rgb"][0], image_ops.resize_image(white_f, 12, antialias=True))

@@ -50,6 +50,8 @@ def test_list_wild_items_from_split_and_folder(tmp_path):
 class TinyFeatures(torch.nn.Module):
     """Stands in for Inception (whose 2048-d FID is slow on a CPU; it is tested on its own)."""
 
+    network = "tiny stand-in"
+
     def __init__(self) -> None:
         super().__init__()
         self.proj = torch.nn.Linear(3 * 4 * 4, 8)
@@ -104,6 +106,7 @@ def test_eval_sv_end_to_end(tmp_path, tiny_model_dir, monkeypatch):
 
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["checkpoint"].endswith("model.ckpt") and saved["config"]["orbit"]["n_views"] == 4
+    assert (saved["protocol"], saved["precision"], saved["fid_network"]) == ("original", "fp32", "tiny stand-in")
     assert len((out / "metrics.csv").read_text().splitlines()) == 3
     assert len(list((out / "side_by_side").glob("*.png"))) == 4  # orbit + consistency, 2 images
     assert len(list((out / "videos").glob("*.mp4"))) == 2
