@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Step 0 (optional): fine-tune TripoSR on the multi-view Objaverse renders at camera distance 3.0
-# with the multi-view losses only (config/experiment/mv_finetune.yaml); 8 GPUs, DDP, bf16.
+# Step 0 (optional): fine-tune TripoSR on the multi-view Objaverse renders (canonical camera
+# distance 2.4, as the original) with the multi-view losses only (config/experiment/mv_finetune.yaml);
+# 8 GPUs, DDP, bf16. `protocol=corrected` fixes the original's data quirks (docs/differences.md).
 #
 # Needs: checkpoints/config.yaml + checkpoints/model.ckpt (released TripoSR weights),
 # checkpoints/pretrained/vgg16-397923af.pth and the multi-view data under data/. The run exports

@@ -4,7 +4,10 @@
 #
 # Needs: checkpoints/config.yaml + checkpoints/model_both.ckpt (the step-0 model, see train.sh),
 # checkpoints/pretrained/{vgg16-397923af.pth,open_clip_vit_b16.bin}, and the data under data/
-# (or set data.*_root=...). Extra arguments are Hydra overrides, e.g.
+# (or set data.*_root=...). The best checkpoint is picked on the MVImgNet evaluation subset (its
+# sequences' sparse/0 models are needed; data.val_mvimgnet_root=null validates on the multi-view
+# test split). The data are processed as the original does; `protocol=corrected` fixes its quirks
+# (docs/differences.md). Extra arguments are Hydra overrides, e.g.
 #   bash train_sv.sh ckpt_path=outputs/real3d_sv/runs/<run>/checkpoints/last.ckpt   # resume
 #   bash train_sv.sh trainer.devices=4 module.training.accumulation_steps=20       # 4 GPUs, same effective batch
 #

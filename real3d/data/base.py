@@ -26,12 +26,27 @@ from real3d.geometry import canonicalize_to_input, rays_from_c2w, spherical_c2w
 logger = logging.getLogger(__name__)
 
 DEFAULT_FOV_RAD = 0.691150367  # fov of the canonical input camera (SPEC §4)
+# Canonical input-camera distance per training source (SPEC §4, the original's SCALE_OBJAVERSE = 2.4
+# for both synthetic loaders, 3.0 for real single-view data): the synthetic sources keep their own
+# fov (~49.1°), so the frame's half width at the object agrees (2.4·tan 24.55° = 1.10 vs
+# 3.0·tan 19.8° = 1.08).
+SOURCE_CAMERA_DISTANCE = {"gobjaverse": 2.4, "zero123": 2.4, "mvimgnet": 3.0, "wild": 3.0}
+# "original": compute what the original Real3D code computes (default); "corrected": its quirks
+# fixed (antialiased resizes, exclusive crop boxes, composited targets; docs/differences.md).
+PROTOCOLS = ("original", "corrected")
 LOG_FIRST_N = 20  # per dataset and process, every skipped item is logged up to this many ...
 LOG_EVERY = 100  # ... then one in LOG_EVERY, each with the running total
 
 
 class BadItem(Exception):
     """An item that cannot be used (missing / corrupt file, empty mask, malformed camera)."""
+
+
+def check_protocol(protocol: str) -> str:
+    """`protocol` if it is one of PROTOCOLS, else a ValueError naming the choices."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
+    return protocol
 
 
 class SkippingDataset(Dataset):
@@ -105,12 +120,14 @@ def choose_views(
     train: bool,
     input_candidates: int | None = None,
     targets_include_input: bool = True,
+    replacement: bool = False,
 ) -> tuple[int, list[int]]:
     """Input view and target views among `num_views` views of an object.
 
     Training: the input is random among the first `input_candidates` views (all if None); targets
-    are random others, without replacement when there are enough. With `targets_include_input`
-    (the reference recipe) the input view is target 0 and N-1 others follow.
+    are random other views, drawn with `replacement` (the original's GObjaverse loader) or without
+    it when there are enough. With `targets_include_input` (the reference recipe) the input view
+    is target 0 and N-1 others follow.
     Evaluation: input view 0, the other targets evenly spaced over the remaining views.
     """
     if num_views < 1:
@@ -120,7 +137,7 @@ def choose_views(
         n_cand = num_views if input_candidates is None else max(1, min(input_candidates, num_views))
         input_id = int(torch.randint(n_cand, ()).item())
         others = [v for v in range(num_views) if v != input_id] or [input_id]
-        if len(others) >= n_other:
+        if len(others) >= n_other and not replacement:
             picks = torch.randperm(len(others))[:n_other].tolist()
         else:
             picks = torch.randint(len(others), (n_other,)).tolist()
@@ -141,6 +158,14 @@ def foreground_mask(alpha_uint8: torch.Tensor, threshold: int | None) -> torch.T
     return image_ops.binarize(alpha_uint8, threshold)
 
 
+def _original_view(rgb_u8: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One view as the original's Objaverse loaders read it, at the dataset's image size S:
+    composited on white at full resolution in 8 bits and resized with PIL's LANCZOS (rgb
+    [3,S,S]), the binary mask resized with PIL's NEAREST ([1,S,S])."""
+    white = torch.where(mask > 0, rgb_u8, torch.full_like(rgb_u8, 255))
+    return image_ops.resize_lanczos(white, size), image_ops.resize_mask_pil(mask, size)
+
+
 def multiview_sample(
     views: Sequence[tuple[torch.Tensor, torch.Tensor]],
     c2w_opengl: torch.Tensor,
@@ -149,15 +174,22 @@ def multiview_sample(
     render_size: int,
     camera_distance: float,
     mask_threshold: int | None = 0,
+    protocol: str = "original",
 ) -> dict:
     """Multi-view training sample from the input view (views[0]) and the targets (views[1:]).
 
     views: (rgb uint8 [3,H,W], alpha uint8 [1,H,W]) per view; c2w_opengl [1+N,4,4] world cameras
     (OpenGL axes) of those views, object at the world origin; focal_norm [1+N]: focal length over
     image width. Cameras are canonicalised to the input view (azimuth 0, elevation 0,
-    `camera_distance`); targets are composited on white at `render_size`, the input on grey at
-    `cond_image_size`.
+    `camera_distance`). Images, "original": every view is brought to the input size
+    S = `cond_image_size` on white (`_original_view`), the input composited on grey there, the
+    targets then resized S -> `render_size` bilinear without antialiasing (the original's loss
+    targets; masks nearest). "corrected": composited in float at full resolution, the input
+    resized to S and each target to `render_size` once, with antialiasing.
     """
+    check_protocol(protocol)
+    if protocol == "original" and mask_threshold is None:
+        raise ValueError("protocol 'original' uses binary masks; set mask_threshold")
     rgbs, masks = [], []
     for i, (rgb_u8, alpha_u8) in enumerate(views):
         if rgb_u8.shape[-1] != rgb_u8.shape[-2] or alpha_u8.shape[-2:] != rgb_u8.shape[-2:]:
@@ -165,7 +197,7 @@ def multiview_sample(
         mask = foreground_mask(alpha_u8, mask_threshold)
         if not bool((mask > 0).any()):
             raise BadItem(f"view {i} has an empty mask")
-        rgbs.append(image_ops.to_float(rgb_u8))
+        rgbs.append(rgb_u8)
         masks.append(mask)
 
     if not torch.isfinite(c2w_opengl).all():
@@ -175,14 +207,28 @@ def multiview_sample(
     c2w_all, _ = canonicalize_to_input(c2w_opengl, distance=camera_distance, input_index=0)
     c2w_input = spherical_c2w(0.0, 0.0, camera_distance)[0]  # what c2w_all[0] is, up to rounding
 
-    image_input = image_ops.resize_image(image_ops.composite(rgbs[0], masks[0], image_ops.GREY), cond_image_size)
-    rgb = torch.stack(
-        [
-            image_ops.resize_image(image_ops.composite(r, m, image_ops.WHITE), render_size)
-            for r, m in zip(rgbs[1:], masks[1:], strict=True)
-        ]
-    )
-    mask = torch.stack([image_ops.resize_mask(m, render_size) for m in masks[1:]])
+    if protocol == "original":
+        cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        scaled = []
+        for rgb_u8, mask in zip(rgbs, masks, strict=True):
+            key = id(rgb_u8)  # a view chosen twice is the same tensor: resize it once
+            if key not in cache:
+                cache[key] = _original_view(rgb_u8, mask, cond_image_size)
+            scaled.append(cache[key])
+        input_rgb, input_mask = scaled[0]
+        image_input = image_ops.composite(input_rgb, input_mask, image_ops.GREY)
+        rgb = image_ops.resize_image(torch.stack([r for r, _ in scaled[1:]]), render_size, antialias=False)
+        mask = image_ops.resize_mask(torch.stack([m for _, m in scaled[1:]]), render_size)
+    else:
+        floats = [image_ops.to_float(r) for r in rgbs]
+        image_input = image_ops.resize_image(image_ops.composite(floats[0], masks[0], image_ops.GREY), cond_image_size)
+        rgb = torch.stack(
+            [
+                image_ops.resize_image(image_ops.composite(r, m, image_ops.WHITE), render_size)
+                for r, m in zip(floats[1:], masks[1:], strict=True)
+            ]
+        )
+        mask = torch.stack([image_ops.resize_mask(m, render_size) for m in masks[1:]])
     c2w = c2w_all[1:]
     focal = focal_norm[1:].to(torch.float32) * render_size
     rays_o, rays_d = rays_from_c2w(c2w, focal, render_size, render_size)
@@ -198,13 +244,24 @@ def multiview_sample(
     }
 
 
-def singleview_sample(rgb: torch.Tensor, mask: torch.Tensor, camera_distance: float, fov_rad: float) -> dict:
-    """Single-view sample from a square rgb [3,S,S] (float) and mask [1,S,S] (outside = 0)."""
+def singleview_sample(
+    rgb: torch.Tensor,
+    mask: torch.Tensor,
+    camera_distance: float,
+    fov_rad: float,
+    target: torch.Tensor | None = None,
+) -> dict:
+    """Single-view sample from a square rgb [3,S,S] (float) and mask [1,S,S] (outside = 0).
+
+    The model input is rgb composited on grey with the mask; the loss target `rgb` is `target`
+    when given (the original's wild target: the raw crop), else rgb composited on white.
+    """
     if not bool((mask > 0).any()):
         raise BadItem("empty mask")
+    target = image_ops.composite(rgb, mask, image_ops.WHITE) if target is None else target
     return {
         "image_input": image_ops.composite(rgb, mask, image_ops.GREY).contiguous(),
-        "rgb": image_ops.composite(rgb, mask, image_ops.WHITE).contiguous(),
+        "rgb": target.to(torch.float32).contiguous(),
         "mask": mask.to(torch.float32).contiguous(),
         "c2w_input": spherical_c2w(0.0, 0.0, camera_distance)[0],
         "fov_rad": float(fov_rad),
@@ -218,6 +275,8 @@ class MultiViewObjectDataset(SkippingDataset):
     views, canonicalises the cameras and builds the sample (see `multiview_sample`).
     `split_file` lists object folders relative to `root`; without one, object folders are
     discovered under root and split deterministically (test = min(1000, 10 %) of them).
+    `protocol` ("original" / "corrected") chooses the image filters (`multiview_sample`);
+    `targets_with_replacement` draws the other target views with replacement.
     """
 
     def __init__(
@@ -237,9 +296,9 @@ class MultiViewObjectDataset(SkippingDataset):
         max_items: int | None = None,
         max_retries: int = 10,
         name: str | None = None,
+        protocol: str = "original",
+        targets_with_replacement: bool = False,
     ) -> None:
-        from real3d.data.splits import items_for_split
-
         super().__init__(train=(split == "train") if train is None else train, max_retries=max_retries, name=name)
         self.root = os.fspath(root)
         self.split = split
@@ -250,7 +309,9 @@ class MultiViewObjectDataset(SkippingDataset):
         self.input_view_candidates = input_view_candidates
         self.targets_include_input = bool(targets_include_input)
         self.mask_threshold = mask_threshold
-        items = items_for_split(self.root, split_file, split, is_item=self.is_object_dir)
+        self.protocol = check_protocol(protocol)
+        self.targets_with_replacement = bool(targets_with_replacement)
+        items = self.list_items(split_file, split)
         self.items = [str(it) for it in items][:: max(1, int(every_nth))]
         if max_items is not None:
             self.items = self.items[: int(max_items)]
@@ -259,6 +320,12 @@ class MultiViewObjectDataset(SkippingDataset):
     @staticmethod
     def is_object_dir(folder) -> bool:
         raise NotImplementedError
+
+    def list_items(self, split_file, split: str) -> list:
+        """Object entries of `split`: the split file's, or the object folders found under root."""
+        from real3d.data.splits import items_for_split
+
+        return items_for_split(self.root, split_file, split, is_item=self.is_object_dir)
 
     def list_views(self, object_dir) -> list[str]:
         raise NotImplementedError
@@ -290,6 +357,7 @@ class MultiViewObjectDataset(SkippingDataset):
             self.train,
             self.input_view_candidates,
             self.targets_include_input,
+            replacement=self.targets_with_replacement,
         )
         cache: dict[int, tuple] = {}
         for view_id in [input_id, *target_ids]:
@@ -306,4 +374,5 @@ class MultiViewObjectDataset(SkippingDataset):
             self.render_size,
             self.camera_distance,
             self.mask_threshold,
+            self.protocol,
         )

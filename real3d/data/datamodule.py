@@ -4,26 +4,32 @@ in-the-wild crops; each source is optional and configured by plain arguments (ro
 files, sizes), so Hydra can build it directly.
 
 `train_dataloader()` returns {"mv": loader, "sv": loader} when both kinds are configured (Lightning
-combines them with "max_size_cycle"), or the one loader that is. `val_dataloader()` is the
-multi-view test split with fixed views ([] when no multi-view source is configured).
-Bad items are skipped, logged and counted (see `real3d.data.base`); `skipped_counts()` reports them.
+combines them with "max_size_cycle"), or the one loader that is. `val_dataloader()` is, with
+`val_mvimgnet_root` set, the MVImgNet multi-view evaluation subset read by the evaluation code
+(unbatched items; the original's best-checkpoint metric), else the multi-view sources' test split
+with fixed views ([] when no multi-view source is configured).
+Camera distances are per source (`camera_distance`: a mapping source -> distance, or one number
+for all); `protocol` ("original" | "corrected") chooses the original's image processing or its
+corrections (see the datasets). Bad items are skipped, logged and counted (see `real3d.data.base`);
+`skipped_counts()` reports them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from torch.utils.data._utils.collate import default_collate
 
-from real3d.data.base import DEFAULT_FOV_RAD, SkippingDataset
+from real3d.data.base import DEFAULT_FOV_RAD, SOURCE_CAMERA_DISTANCE, SkippingDataset, check_protocol
 from real3d.data.gobjaverse import GOBJAVERSE_INPUT_VIEWS, GObjaverseDataset
 from real3d.data.mvimgnet_sv import MVImgNetSingleViewDataset
 from real3d.data.wild import EVAL_PAD, TRAIN_PAD_RANGE, WildSingleViewDataset
-from real3d.data.zero123 import ZERO123_FOV_DEG, Zero123Dataset
+from real3d.data.zero123 import GOBJAVERSE_INDEX_NAME, ZERO123_FOV_DEG, ZERO123_NUM_VIEWS, Zero123Dataset
 from real3d.errors import Real3DError
 
 logger = logging.getLogger(__name__)
@@ -58,6 +64,10 @@ class SkippingCollate:
         return int(self._counts[1])
 
 
+def _unbatched(item):
+    return item
+
+
 def _concat(datasets: list[Dataset]) -> Dataset | None:
     if not datasets:
         return None
@@ -68,9 +78,11 @@ class Real3DDataModule(pl.LightningDataModule):
     """Training and validation data of Real3D (see the module docstring).
 
     Multi-view: `gobjaverse_root` / `zero123_root` (+ optional split files; without one, object
-    folders are discovered and split deterministically). Single-view: `wild_root` (split file
-    or curated manifest; default: the packaged `singleview.json.gz`) and
-    `mvimgnet_images_root` + `mvimgnet_masks_root` (default split: packaged `mvimgnet.json.gz`).
+    folders are discovered and split deterministically; Zero-1-to-3 objects are then selected by
+    `zero123_index` (default: the GObjaverse index in `gobjaverse_root`; "none": no index filter)
+    and `zero123_num_views`). Single-view: `wild_root` (split file or curated manifest; default:
+    the packaged `singleview.json.gz`) and `mvimgnet_images_root` + `mvimgnet_masks_root`
+    (default split: packaged `mvimgnet.json.gz`; `mvimgnet_frame`: "first" or "random").
     """
 
     def __init__(
@@ -81,6 +93,8 @@ class Real3DDataModule(pl.LightningDataModule):
         zero123_root: str | None = None,
         zero123_split: str | None = None,
         zero123_fov_deg: float = ZERO123_FOV_DEG,
+        zero123_index: str | None = "default",
+        zero123_num_views: int | None = ZERO123_NUM_VIEWS,
         gobjaverse_input_views: int | None = GOBJAVERSE_INPUT_VIEWS,
         # single-view (self-training) sources
         wild_root: str | None = None,
@@ -88,13 +102,21 @@ class Real3DDataModule(pl.LightningDataModule):
         mvimgnet_images_root: str | None = None,
         mvimgnet_masks_root: str | None = None,
         mvimgnet_split: str | None = "mvimgnet.json.gz",
-        # sizes and cameras
+        mvimgnet_frame: str = "first",
+        # validation on the MVImgNet evaluation subset (the original's best-checkpoint metric)
+        val_mvimgnet_root: str | None = None,
+        val_mvimgnet_mask_root: str | None = None,
+        val_mvimgnet_split: str = "mvimgnet_mv",
+        val_mvimgnet_crop_expand: float = 1.6,
+        val_camera_distance: float = 3.0,
+        # protocol, sizes and cameras
+        protocol: str = "original",
         cond_image_size: int = 512,
         render_size: int = 128,
         num_target_views: int = 4,
         num_val_views: int = 5,
         targets_include_input: bool = True,
-        camera_distance: float = 3.0,
+        camera_distance: float | Mapping[str, float] | None = None,
         sv_fov_rad: float = DEFAULT_FOV_RAD,
         sv_pad_range: Sequence[float] = TRAIN_PAD_RANGE,
         sv_eval_pad: float = EVAL_PAD,
@@ -114,6 +136,13 @@ class Real3DDataModule(pl.LightningDataModule):
         self.save_hyperparameters(logger=False)
         if mvimgnet_images_root is not None and mvimgnet_masks_root is None:
             raise Real3DError("mvimgnet_images_root is set but mvimgnet_masks_root is not")
+        if val_mvimgnet_root is not None and val_mvimgnet_mask_root is None:
+            raise Real3DError("val_mvimgnet_root is set but val_mvimgnet_mask_root is not")
+        try:
+            check_protocol(protocol)
+        except ValueError as exc:
+            raise Real3DError(f"data: {exc}") from exc
+        self.camera_distances = self._camera_distances(camera_distance)
         self.mv_train: Dataset | None = None
         self.sv_train: Dataset | None = None
         self.mv_val: Dataset | None = None
@@ -121,6 +150,31 @@ class Real3DDataModule(pl.LightningDataModule):
         self._collates: dict[str, SkippingCollate] = {}
 
     # -- datasets -----------------------------------------------------------------------------
+    @staticmethod
+    def _camera_distances(value: float | Mapping[str, float] | None) -> dict[str, float]:
+        """Per-source canonical distances: the defaults (SPEC §4), one number for all, or a mapping."""
+        if value is None:
+            return dict(SOURCE_CAMERA_DISTANCE)
+        if isinstance(value, int | float):
+            return {source: float(value) for source in SOURCE_CAMERA_DISTANCE}
+        unknown = set(value) - set(SOURCE_CAMERA_DISTANCE)
+        if unknown:
+            raise Real3DError(
+                f"camera_distance: unknown sources {sorted(unknown)} (known: {sorted(SOURCE_CAMERA_DISTANCE)})"
+            )
+        return {**SOURCE_CAMERA_DISTANCE, **{k: float(v) for k, v in value.items()}}
+
+    def _zero123_index(self) -> str | None:
+        """The GObjaverse index that selects Zero-1-to-3 objects (None: no index filter)."""
+        index = self.hparams.zero123_index
+        if index is None or str(index).lower() == "none":
+            return None
+        if index == "default":
+            if not self.hparams.gobjaverse_root:
+                return None
+            return os.path.join(self.hparams.gobjaverse_root, GOBJAVERSE_INDEX_NAME)
+        return str(index)
+
     def _multiview(self, split: str) -> list[SkippingDataset]:
         hp = self.hparams
         train = split == "train"
@@ -130,11 +184,11 @@ class Real3DDataModule(pl.LightningDataModule):
             cond_image_size=hp.cond_image_size,
             render_size=hp.render_size,
             num_target_views=hp.num_target_views if train else hp.num_val_views,
-            camera_distance=hp.camera_distance,
             targets_include_input=hp.targets_include_input,
             every_nth=1 if train else hp.val_every_nth,
             max_items=None if train else hp.max_val_objects,
             max_retries=hp.max_retries,
+            protocol=hp.protocol,
         )
         out: list[SkippingDataset] = []
         if hp.gobjaverse_root:
@@ -143,6 +197,7 @@ class Real3DDataModule(pl.LightningDataModule):
                     hp.gobjaverse_root,
                     hp.gobjaverse_split,
                     input_view_candidates=hp.gobjaverse_input_views,
+                    camera_distance=self.camera_distances["gobjaverse"],
                     name=f"gobjaverse/{split}",
                     **common,
                 )
@@ -153,6 +208,9 @@ class Real3DDataModule(pl.LightningDataModule):
                     hp.zero123_root,
                     hp.zero123_split,
                     fov_deg=hp.zero123_fov_deg,
+                    camera_distance=self.camera_distances["zero123"],
+                    gobjaverse_index=self._zero123_index(),
+                    num_views=hp.zero123_num_views,
                     name=f"zero123/{split}",
                     **common,
                 )
@@ -164,10 +222,10 @@ class Real3DDataModule(pl.LightningDataModule):
         common = dict(
             split=split,
             image_size=hp.cond_image_size,
-            camera_distance=hp.camera_distance,
             fov_rad=hp.sv_fov_rad,
             augment=hp.sv_augment,
             max_retries=hp.max_retries,
+            protocol=hp.protocol,
         )
         out: list[SkippingDataset] = []
         if hp.mvimgnet_images_root:
@@ -176,6 +234,8 @@ class Real3DDataModule(pl.LightningDataModule):
                     hp.mvimgnet_images_root,
                     hp.mvimgnet_masks_root,
                     hp.mvimgnet_split,
+                    frame=hp.mvimgnet_frame,
+                    camera_distance=self.camera_distances["mvimgnet"],
                     name=f"mvimgnet_sv/{split}",
                     **common,
                 )
@@ -187,18 +247,41 @@ class Real3DDataModule(pl.LightningDataModule):
                     hp.wild_split,
                     pad_range=hp.sv_pad_range,
                     eval_pad=hp.sv_eval_pad,
+                    camera_distance=self.camera_distances["wild"],
                     name=f"wild/{split}",
                     **common,
                 )
             )
         return out
 
+    def _mvimgnet_validation(self) -> Dataset:
+        """The MVImgNet multi-view evaluation subset, read by the evaluation code (SPEC §8)."""
+        from real3d.data.mvimgnet import MVImgNetMultiView
+
+        hp = self.hparams
+        if not os.path.isdir(hp.val_mvimgnet_root):
+            raise Real3DError(
+                f"val_mvimgnet_root not found: {hp.val_mvimgnet_root} (the MVImgNet evaluation subset picks the best "
+                "checkpoint; set data.val_mvimgnet_root=null to validate on the multi-view test split)"
+            )
+        return MVImgNetMultiView(
+            hp.val_mvimgnet_root,
+            hp.val_mvimgnet_mask_root,
+            split_file=hp.val_mvimgnet_split,
+            split="test",
+            image_size=hp.cond_image_size,
+            cond_image_size=hp.cond_image_size,
+            camera_distance=hp.val_camera_distance,
+            crop_expand=hp.val_mvimgnet_crop_expand,
+            protocol=hp.protocol,
+        )
+
     def setup(self, stage: str | None = None) -> None:
         """Build every configured dataset once (whatever the stage: item lists are cheap)."""
         if self._datasets:
             return
         mv_train, sv_train = self._multiview("train"), self._singleview("train")
-        mv_val = self._multiview("test")
+        mv_val = [] if self.hparams.val_mvimgnet_root else self._multiview("test")
         if not (mv_train or sv_train):
             raise Real3DError(
                 "no training data configured: set gobjaverse_root / zero123_root (multi-view) "
@@ -211,6 +294,9 @@ class Real3DDataModule(pl.LightningDataModule):
                 logger.info("%s: %d items", dataset.name, len(dataset))
         self.mv_train, self.sv_train, self.mv_val = _concat(mv_train), _concat(sv_train), _concat(mv_val)
         self._datasets = [*mv_train, *sv_train, *mv_val]
+        if self.hparams.val_mvimgnet_root:
+            self.mv_val = self._mvimgnet_validation()
+            logger.info("validation: %d MVImgNet evaluation sequences", len(self.mv_val))
 
     # -- loaders -------------------------------------------------------------------------------
     def _loader(self, key: str, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
@@ -242,6 +328,14 @@ class Real3DDataModule(pl.LightningDataModule):
         self.setup("validate")
         if self.mv_val is None:
             return []
+        if self.hparams.val_mvimgnet_root:  # evaluation items, one object at a time
+            return DataLoader(
+                self.mv_val,
+                batch_size=None,
+                shuffle=False,
+                num_workers=int(self.hparams.num_workers),
+                collate_fn=_unbatched,
+            )
         return self._loader("mv_val", self.mv_val, self.hparams.val_batch_size, train=False)
 
     # -- bookkeeping -------------------------------------------------------------------------

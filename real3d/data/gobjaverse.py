@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from real3d.data import image_ops
-from real3d.data.base import BadItem, MultiViewObjectDataset
+from real3d.data.base import SOURCE_CAMERA_DISTANCE, BadItem, MultiViewObjectDataset
 from real3d.geometry.cameras import opencv_to_opengl
 
 # The reference draws the training input view among the first 25 views (the upper orbit).
@@ -59,13 +59,32 @@ class GObjaverseDataset(MultiViewObjectDataset):
 
     Split entries are object folders relative to root (e.g. "0/10005/campos_512_v4"); an entry that
     names the object's parent folder with a single sub-folder is followed into it.
-    The mask is alpha > `mask_threshold` (0, as the reference; None: the soft alpha).
+    The mask is alpha > `mask_threshold` (0, as the reference; None: the soft alpha). Cameras are
+    canonicalised to distance 2.4 by default (the original's); the other target views are drawn
+    with replacement under protocol "original" (`targets_with_replacement=None`), as the original.
     """
 
     name = "gobjaverse"
 
-    def __init__(self, *args, input_view_candidates: int | None = GOBJAVERSE_INPUT_VIEWS, **kwargs):
-        super().__init__(*args, input_view_candidates=input_view_candidates, **kwargs)
+    def __init__(
+        self,
+        *args,
+        input_view_candidates: int | None = GOBJAVERSE_INPUT_VIEWS,
+        camera_distance: float = SOURCE_CAMERA_DISTANCE["gobjaverse"],
+        protocol: str = "original",
+        targets_with_replacement: bool | None = None,
+        **kwargs,
+    ):
+        if targets_with_replacement is None:
+            targets_with_replacement = protocol == "original"
+        super().__init__(
+            *args,
+            input_view_candidates=input_view_candidates,
+            camera_distance=camera_distance,
+            protocol=protocol,
+            targets_with_replacement=targets_with_replacement,
+            **kwargs,
+        )
 
     is_object_dir = staticmethod(is_gobjaverse_object)
 

@@ -97,16 +97,58 @@ def composite(rgb: torch.Tensor, mask: torch.Tensor, background: float = GREY) -
     return rgb * mask + background * (1.0 - mask)
 
 
-def resize_image(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
-    """Resize [C,H,W] or [N,C,H,W] (float) to `size` (int: square), bilinear, antialiased."""
+def resize_image(
+    image: torch.Tensor, size: int | tuple[int, int], antialias: bool = True, clamp: bool = True
+) -> torch.Tensor:
+    """Resize [C,H,W] or [N,C,H,W] (float) to `size` (int: square), bilinear.
+
+    `antialias=False` is the original Real3D's plain bilinear (`F.interpolate` without antialiasing);
+    `clamp=False` keeps values outside [0, 1] (the original never clamps its resized images).
+    """
     size = (size, size) if isinstance(size, int) else tuple(size)
     if tuple(image.shape[-2:]) == size:
         return image
     batched = image.ndim == 4
     image = image if batched else image[None]
-    out = F.interpolate(image, size, mode="bilinear", align_corners=False, antialias=True)
-    out = out.clamp_(0.0, 1.0)
+    out = F.interpolate(image, size, mode="bilinear", align_corners=False, antialias=antialias)
+    if clamp:
+        out = out.clamp_(0.0, 1.0)
     return out if batched else out[0]
+
+
+def resize_lanczos(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Resize [C,H,W] (uint8, or float in [0,1] quantised to 8 bits) with PIL's LANCZOS -> float [0,1].
+
+    The original resizes Objaverse training images and OmniObject3D renders this way (8-bit PIL).
+    Channels are resampled independently, as PIL does for "RGB"/"L" images; PIL premultiplies
+    "RGBA" by its alpha first, so composite before calling this where the original resized RGBA.
+    """
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if image.dtype != torch.uint8:
+        image = (image.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    channels = [
+        np.asarray(PIL.Image.fromarray(plane.numpy()).resize((size[1], size[0]), PIL.Image.LANCZOS))
+        for plane in image.cpu()
+    ]
+    return to_float(torch.from_numpy(np.stack(channels)))
+
+
+def resize_mask_pil(mask: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Resize a mask [1,H,W] (uint8, or float/bool with values in {0, 1}) with PIL's NEAREST.
+
+    PIL samples the source pixel under each target pixel's centre; torch's `nearest`
+    (`resize_mask`) the one under its top-left corner, so the two differ by a pixel at
+    non-integer scales. The original resizes mask files and Objaverse masks this way.
+    """
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(mask.shape[-2:]) == size:
+        return mask
+    dtype = mask.dtype
+    plane = mask.reshape(mask.shape[-2:]).cpu()
+    plane = plane if dtype == torch.uint8 else (plane.to(torch.float32) * 255.0).round().to(torch.uint8)
+    out = np.asarray(PIL.Image.fromarray(plane.numpy()).resize((size[1], size[0]), PIL.Image.NEAREST))
+    out = torch.from_numpy(np.array(out))[None]
+    return out if dtype == torch.uint8 else (out.to(torch.float32) / 255.0).to(dtype)
 
 
 def resize_mask(mask: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

@@ -1,27 +1,61 @@
-"""MVImgNet as single-view training data: the first frame of each sequence of a split list
-(the published list is the packaged `mvimgnet.json.gz`, entries "<category-id>/<instance>").
+"""MVImgNet as single-view training data: one frame of each sequence of a split list (the
+published list is the packaged `mvimgnet.json.gz`, entries "<category-id>/<instance>").
 
 Files: `<images-root>/<cat>/<inst>/images/<frame>.jpg`, masks `<mask-root>/<cat>/<inst>/<frame>.jpg.png`
-(8-bit; foreground > 225). Loading (as the reference): square box around the mask's bounding box,
-expanded by 1.7, white outside the photo and mask 0; resize to `image_size` (bilinear, mask
-nearest); target on white and model input on grey, both with the binary mask.
-Frame listing and reading are `real3d.data.mvimgnet`'s (the evaluation format's helpers).
+(8-bit; foreground > 225). Frame: the first (by frame number; the released data keeps one frame
+per sequence) or, with `frame="random"`, a random one per access (the original's loader).
+Loading: a square box around the mask's bounding box, expanded by 1.7; white outside the photo
+and mask 0; resized to `image_size` (bilinear, mask nearest); target on white and model input on
+grey, both with the binary mask. Protocol "original" (the original's computation): the mask file
+is resized to the photo with PIL's NEAREST, the box is the original's (`reference_crop_box`:
+inclusive bounding box, side truncated, crop side `int(1.7 * side) // 2 * 2`), the crop's
+outside-the-photo fill is 255 (on [0, 1] images, so it leaks into object pixels at the photo's
+edge, unclamped) and the resize has no antialiasing. "corrected": exclusive box, side
+`round(1.7 * side)`, torch-nearest mask, white fill, antialiased resize.
+Frame listing is `real3d.data.mvimgnet`'s (the evaluation format's helpers).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
 import torch
 
 from real3d.data import image_ops
-from real3d.data.base import DEFAULT_FOV_RAD, BadItem, SkippingDataset, singleview_sample
-from real3d.data.mvimgnet import list_frames, read_first_frame, read_frame
-from real3d.data.splits import load_split
+from real3d.data.base import (
+    DEFAULT_FOV_RAD,
+    SOURCE_CAMERA_DISTANCE,
+    BadItem,
+    SkippingDataset,
+    check_protocol,
+    singleview_sample,
+)
+from real3d.data.mvimgnet import list_frames, mask_path
+from real3d.data.splits import load_split, resolve_item
 
 MVIMGNET_MASK_THRESHOLD = 225
 MVIMGNET_CROP_EXPAND = 1.7
+ORIGINAL_OUTSIDE_FILL = 255.0  # the original fills outside the photo with 255 on [0, 1] images
+
+
+def reference_crop_box(mask: torch.Tensor, expand: float = MVIMGNET_CROP_EXPAND) -> image_ops.Box | None:
+    """The original's square crop box (x0, y0, x1, y1; slice ends exclusive) around a binary mask
+    [1,H,W]: inclusive bounding box, squared to an even side around its centre, expanded to
+    `int(expand * side) // 2 * 2`, coordinates truncated toward zero; None for an empty mask."""
+    plane = mask.reshape(mask.shape[-2:]) != 0
+    rows = torch.nonzero(plane.any(dim=1)).flatten()
+    cols = torch.nonzero(plane.any(dim=0)).flatten()
+    if rows.numel() == 0:
+        return None
+    x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
+    half = max(x1 - x0, y1 - y0) // 2
+    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    sx0, sy0, sx1, sy1 = (math.trunc(v) for v in (cx - half, cy - half, cx + half, cy + half))
+    half = int(expand * (sx1 - sx0)) // 2
+    cx, cy = 0.5 * (sx0 + sx1), 0.5 * (sy0 + sy1)
+    return tuple(math.trunc(v) for v in (cx - half, cy - half, cx + half, cy + half))
 
 
 def crop_around_mask(
@@ -30,17 +64,56 @@ def crop_around_mask(
     image_size: int,
     expand: float = MVIMGNET_CROP_EXPAND,
     mask_threshold: int = MVIMGNET_MASK_THRESHOLD,
+    protocol: str = "original",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Square crop around the object of a photo: rgb [3,S,S] (white outside the photo) and binary
-    mask [1,S,S]; the square is the mask's box side times `expand`, on the box's centre."""
+    """Square crop around the object of a photo: rgb [3,S,S] and binary mask [1,S,S] (see the
+    module docstring for the two protocols); the rgb is not yet composited."""
+    check_protocol(protocol)
     mask = image_ops.binarize(mask_u8, mask_threshold)
+    rgb = image_ops.to_float(rgb_u8)
+    if protocol == "original":
+        box = reference_crop_box(mask, expand)
+        if box is None:
+            raise BadItem("empty mask")
+        rgb = image_ops.crop_box(rgb, box, ORIGINAL_OUTSIDE_FILL)
+        rgb = image_ops.resize_image(rgb, image_size, antialias=False, clamp=False)
+        return rgb, image_ops.resize_mask(image_ops.crop_box(mask, box, 0.0), image_size)
     box = image_ops.mask_bbox(mask)
     if box is None:
         raise BadItem("empty mask")
     square = image_ops.square_box_around(box, expand)
-    rgb = image_ops.crop_box(image_ops.to_float(rgb_u8), square, image_ops.WHITE)
+    rgb = image_ops.crop_box(rgb, square, image_ops.WHITE)
     mask = image_ops.crop_box(mask, square, 0.0)
     return image_ops.resize_image(rgb, image_size), image_ops.resize_mask(mask, image_size)
+
+
+def _frame_order(name: str) -> tuple:
+    stem = name.rsplit(".", 1)[0]
+    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
+
+
+def sequence_frames(images_root: str | os.PathLike, sequence: str) -> list[str]:
+    """Frame file names of a sequence in frame-number order, without "bg_removed" images."""
+    frames = [f for f in list_frames(images_root, sequence) if "bg_removed" not in f]
+    if not frames:
+        raise BadItem(f"no frames in sequence {sequence}")
+    return sorted(frames, key=_frame_order)
+
+
+def read_frame_and_mask(
+    images_root: str | os.PathLike, masks_root: str | os.PathLike, sequence: str, frame: str, protocol: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rgb uint8 [3,H,W], mask uint8 [1,H,W]) of one frame, the mask file resized to the photo with
+    PIL's NEAREST ("original") or torch's nearest ("corrected")."""
+    image_path = resolve_item(images_root, sequence) / "images" / frame
+    masks_file = mask_path(masks_root, sequence, frame)
+    try:
+        rgb = image_ops.read_image_uint8(image_path, "RGB")
+        mask = image_ops.read_image_uint8(masks_file, "L")
+    except (OSError, ValueError) as exc:
+        raise BadItem(f"cannot read frame {frame} of {sequence}: {exc}") from exc
+    resize = image_ops.resize_mask_pil if check_protocol(protocol) == "original" else image_ops.resize_mask
+    return rgb, resize(mask, tuple(rgb.shape[-2:]))
 
 
 class MVImgNetSingleViewDataset(SkippingDataset):
@@ -59,7 +132,7 @@ class MVImgNetSingleViewDataset(SkippingDataset):
         expand: float = MVIMGNET_CROP_EXPAND,
         mask_threshold: int = MVIMGNET_MASK_THRESHOLD,
         frame: str = "first",
-        camera_distance: float = 3.0,
+        camera_distance: float = SOURCE_CAMERA_DISTANCE["mvimgnet"],
         fov_rad: float = DEFAULT_FOV_RAD,
         augment: bool = False,
         rotation_deg: float = 30.0,
@@ -68,6 +141,7 @@ class MVImgNetSingleViewDataset(SkippingDataset):
         max_items: int | None = None,
         max_retries: int = 10,
         name: str | None = None,
+        protocol: str = "original",
     ) -> None:
         super().__init__(train=(split == "train") if train is None else train, max_retries=max_retries, name=name)
         if frame not in ("first", "random"):
@@ -84,6 +158,7 @@ class MVImgNetSingleViewDataset(SkippingDataset):
         self.augment = bool(augment)
         self.rotation_deg = float(rotation_deg)
         self.color_jitter = tuple(color_jitter) if color_jitter is not None else None
+        self.protocol = check_protocol(protocol)
         if split_file is None:
             split_file = "mvimgnet.json.gz"
         items = [str(it) for it in load_split(split_file, split)]
@@ -97,17 +172,18 @@ class MVImgNetSingleViewDataset(SkippingDataset):
     def describe(self, index: int) -> str:
         return f"{self.images_root}/{self.items[index]}" if 0 <= index < len(self.items) else str(index)
 
+    def choose_frame(self, sequence: str) -> str:
+        """The first frame, or (frame="random", training) a random one."""
+        frames = sequence_frames(self.images_root, sequence)
+        if self.frame == "first" or not self.train:
+            return frames[0]
+        return frames[int(torch.randint(len(frames), ()))]
+
     def load(self, index: int) -> dict:
         sequence = self.items[index]
-        if self.frame == "first" or not self.train:
-            rgb_u8, mask_u8, _ = read_first_frame(self.images_root, self.masks_root, sequence)
-        else:
-            frames = [f for f in list_frames(self.images_root, sequence) if "bg_removed" not in f]
-            if not frames:
-                raise BadItem(f"no frames in sequence {sequence}")
-            frame = frames[int(torch.randint(len(frames), ()))]
-            rgb_u8, mask_u8 = read_frame(self.images_root, self.masks_root, sequence, frame)
-        rgb, mask = crop_around_mask(rgb_u8, mask_u8, self.image_size, self.expand, self.mask_threshold)
+        frame = self.choose_frame(sequence)
+        rgb_u8, mask_u8 = read_frame_and_mask(self.images_root, self.masks_root, sequence, frame, self.protocol)
+        rgb, mask = crop_around_mask(rgb_u8, mask_u8, self.image_size, self.expand, self.mask_threshold, self.protocol)
         if self.augment and self.train:
             rgb, mask = image_ops.augment_rgb_mask(
                 rgb, mask, rotation_deg=self.rotation_deg, color_jitter=self.color_jitter

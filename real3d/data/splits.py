@@ -178,6 +178,11 @@ def items_for_split(
     items = discover(root, is_item)
     if not items:
         raise Real3DError(f"no items found under {root}")
+    return split_part(items, split, num_test, test_fraction)
+
+
+def split_part(items: Sequence[str], split: str, num_test: int = 1000, test_fraction: float = 0.1) -> list[str]:
+    """The `split` part of a deterministic split of `items`: test = min(num_test, test_fraction)."""
     n_test = min(num_test, max(1, int(round(test_fraction * len(items)))))
     parts = auto_split(items, n_test)
     if split not in parts:

@@ -4,9 +4,12 @@ alpha > 225), listed relative to a root by a split file (the published list is t
 
 Loading (as the reference): pad to a square around the image centre by a factor r (training
 r ~ U[1.45, 1.95], evaluation 1.7), white outside and mask 0; resize to `image_size` (bilinear,
-mask nearest). The target rgb is the crop composited on white with the binary mask; the model
-input is the same on grey 0.5. Optional augmentation (off by default, as published): horizontal
-flip, rotation within ±30°, colour jitter (0.1, 0.1, 0.1, hue 0.2).
+mask nearest). The model input is the crop composited on grey 0.5 with the binary mask. The loss
+target (input-view loss, cycle target, CLIP reference) depends on the protocol: "original" (the
+original's) is the padded RAW RGB of the crop (white only in the padding), resized without
+antialiasing; "corrected" is the crop composited on white with the mask, resized with
+antialiasing. Optional augmentation (off by default, as published): horizontal flip, rotation
+within ±30°, colour jitter (0.1, 0.1, 0.1, hue 0.2).
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ from collections.abc import Sequence
 import torch
 
 from real3d.data import image_ops
-from real3d.data.base import DEFAULT_FOV_RAD, SkippingDataset, singleview_sample
+from real3d.data.base import (
+    DEFAULT_FOV_RAD,
+    SOURCE_CAMERA_DISTANCE,
+    SkippingDataset,
+    check_protocol,
+    singleview_sample,
+)
 from real3d.data.splits import load_split, resolve_item
 
 WILD_ALPHA_THRESHOLD = 225
@@ -30,12 +39,22 @@ def load_wild_crop(
     pad_factor: float,
     image_size: int,
     alpha_threshold: int = WILD_ALPHA_THRESHOLD,
+    protocol: str = "original",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Square rgb [3,S,S] (white outside the crop) and binary mask [1,S,S] of one RGBA crop."""
+    """Square target rgb [3,S,S] and binary mask [1,S,S] of one RGBA crop.
+
+    The rgb is the protocol's target: "original", the padded raw RGB (white only in the padding,
+    bilinear without antialiasing); "corrected", the crop composited on white with the mask
+    (antialiased). The model input is `composite(rgb, mask, GREY)` in both.
+    """
+    check_protocol(protocol)
     rgb_u8, alpha_u8 = image_ops.read_rgba(path)
     rgb = image_ops.pad_to_square(image_ops.to_float(rgb_u8), pad_factor, image_ops.WHITE)
     mask = image_ops.pad_to_square(image_ops.binarize(alpha_u8, alpha_threshold), pad_factor, 0.0)
-    return image_ops.resize_image(rgb, image_size), image_ops.resize_mask(mask, image_size)
+    mask = image_ops.resize_mask(mask, image_size)
+    if protocol == "original":
+        return image_ops.resize_image(rgb, image_size, antialias=False), mask
+    return image_ops.composite(image_ops.resize_image(rgb, image_size), mask, image_ops.WHITE), mask
 
 
 class WildSingleViewDataset(SkippingDataset):
@@ -53,7 +72,7 @@ class WildSingleViewDataset(SkippingDataset):
         pad_range: Sequence[float] = TRAIN_PAD_RANGE,
         eval_pad: float = EVAL_PAD,
         alpha_threshold: int = WILD_ALPHA_THRESHOLD,
-        camera_distance: float = 3.0,
+        camera_distance: float = SOURCE_CAMERA_DISTANCE["wild"],
         fov_rad: float = DEFAULT_FOV_RAD,
         augment: bool = False,
         rotation_deg: float = 30.0,
@@ -62,6 +81,7 @@ class WildSingleViewDataset(SkippingDataset):
         max_items: int | None = None,
         max_retries: int = 10,
         name: str | None = None,
+        protocol: str = "original",
     ) -> None:
         super().__init__(train=(split == "train") if train is None else train, max_retries=max_retries, name=name)
         self.root = os.fspath(root)
@@ -70,6 +90,7 @@ class WildSingleViewDataset(SkippingDataset):
         self.pad_range = (float(pad_range[0]), float(pad_range[1]))
         self.eval_pad = float(eval_pad)
         self.alpha_threshold = int(alpha_threshold)
+        self.protocol = check_protocol(protocol)
         self.camera_distance = float(camera_distance)
         self.fov_rad = float(fov_rad)
         self.augment = bool(augment)
@@ -96,9 +117,10 @@ class WildSingleViewDataset(SkippingDataset):
 
     def load(self, index: int) -> dict:
         path = resolve_item(self.root, self.items[index])
-        rgb, mask = load_wild_crop(path, self.pad_factor(), self.image_size, self.alpha_threshold)
+        rgb, mask = load_wild_crop(path, self.pad_factor(), self.image_size, self.alpha_threshold, self.protocol)
         if self.augment and self.train:
             rgb, mask = image_ops.augment_rgb_mask(
                 rgb, mask, rotation_deg=self.rotation_deg, color_jitter=self.color_jitter
             )
-        return singleview_sample(rgb, mask, self.camera_distance, self.fov_rad)
+            rgb = image_ops.composite(rgb, mask, image_ops.WHITE)  # the original's augmented target
+        return singleview_sample(rgb, mask, self.camera_distance, self.fov_rad, target=rgb)

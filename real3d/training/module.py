@@ -9,7 +9,11 @@ One training iteration runs up to three passes, each followed by its own backwar
    composite, feed it back, render the input view through I·N⁻¹·I and compare with the input.
 
 Losses are divided by the accumulation steps; the optimizer steps (with gradient clipping) every
-`accumulation_steps` iterations. Manual optimization makes the three backward passes explicit;
+`accumulation_steps` iterations. A step whose accumulated gradients hold inf/NaN is skipped (as the
+original's GradScaler does; the schedule still advances), counted in `skipped_steps` (logged as
+`train/skipped_steps`, saved in checkpoints). `protocol` "original" resizes the single-view targets
+and the cycle input bilinear without antialiasing, as the original; "corrected" antialiases.
+Manual optimization makes the three backward passes explicit;
 under DDP Lightning re-arms the gradient reducer before each `manual_backward`, so every pass is
 all-reduced (averaging is linear, so this equals one reduction of the accumulated gradient).
 A loss whose weight is 0 is not computed; a pass whose losses are all off is skipped.
@@ -28,6 +32,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from real3d.data.base import check_protocol
 from real3d.data.image_ops import resize_image, resize_mask
 from real3d.errors import Real3DError
 from real3d.evaluation.multiview import evaluate_object
@@ -138,6 +143,7 @@ class Real3DModule(pl.LightningModule):
         clip_encoder: nn.Module | None = None,
         output_dir: str | None = None,
         val_render_size: int = 224,
+        protocol: str = "original",
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -149,6 +155,11 @@ class Real3DModule(pl.LightningModule):
         self.vis_cfg = _dataclass(VisualizationConfig, visualization)
         self.output_dir = Path(output_dir) if output_dir else None
         self.val_render_size = val_render_size
+        try:
+            self.protocol = check_protocol(protocol)
+        except ValueError as exc:
+            raise Real3DError(f"module: {exc}") from exc
+        self.antialias = self.protocol == "corrected"
         # Frozen networks: plain attributes, not submodules (no state dict, no DDP, no optimizer).
         object.__setattr__(self, "lpips_net", lpips_net)
         object.__setattr__(self, "clip_encoder", clip_encoder)
@@ -162,6 +173,7 @@ class Real3DModule(pl.LightningModule):
         self._no_decay = no_decay_names(net)  # before any sharding wrapper changes shapes
         self.iteration = 0  # training iterations (batches) done; saved in checkpoints
         self.replaced_batches = 0  # entirely bad batches replaced by the last good one
+        self.skipped_steps = 0  # optimizer steps skipped for non-finite gradients; saved in checkpoints
         self._last_good: dict[str, dict] = {}
         self.save_hyperparameters(
             {
@@ -170,6 +182,7 @@ class Real3DModule(pl.LightningModule):
                 "single_view": dataclasses.asdict(self.sv_cfg),
                 "optimizer": dataclasses.asdict(self.optim_cfg),
                 "visualization": dataclasses.asdict(self.vis_cfg),
+                "protocol": self.protocol,
             }
         )
 
@@ -197,12 +210,14 @@ class Real3DModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["real3d"] = {
             "iteration": self.iteration,
+            "skipped_steps": self.skipped_steps,
             "model_config": OmegaConf.to_container(self.net.cfg, resolve=True),
             "vit_config": self.net.image_tokenizer.model.config.to_dict(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = int(checkpoint.get("real3d", {}).get("iteration", 0))
+        self.skipped_steps = int(checkpoint.get("real3d", {}).get("skipped_steps", 0))
 
     # ------------------------------------------------------------------ helpers
 
@@ -213,7 +228,7 @@ class Real3DModule(pl.LightningModule):
 
     def _model_input(self, images: torch.Tensor) -> torch.Tensor:
         """[B,3,S,S] in [0,1] -> the model's input [B,1,3,s,s] at its conditioning size."""
-        return resize_image(images, int(self.net.cfg.cond_image_size))[:, None]
+        return resize_image(images, int(self.net.cfg.cond_image_size), antialias=self.antialias)[:, None]
 
     def _generator(self) -> torch.Generator:
         seed = hash((self.training_cfg.seed, self.iteration, self.global_rank)) & 0x7FFF_FFFF_FFFF
@@ -312,7 +327,7 @@ class Real3DModule(pl.LightningModule):
                 cfg.opacity_threshold,
                 cfg.background,
             )
-            new_input = resize_image(new_input, input_size)
+            new_input = resize_image(new_input, input_size, antialias=self.antialias)
         rays_o, rays_d = self._rays(cams["c2w_cycle"], batch["fov_rad"], cfg.render_size)
         render = self.net(self._model_input(new_input), rays_o, rays_d)
         terms = reconstruction_losses(
@@ -326,6 +341,43 @@ class Real3DModule(pl.LightningModule):
         return terms, render, new_input
 
     # ------------------------------------------------------------------ training
+
+    def singleview_targets(self, sv: dict) -> dict[str, torch.Tensor]:
+        """Loss targets of a single-view batch at the render size: rgb [B,1,3,h,w], mask [B,1,1,h,w]."""
+        size = self.sv_cfg.render_size
+        return {
+            "rgb": resize_image(sv["rgb"], size, antialias=self.antialias, clamp=self.antialias)[:, None],
+            "mask": resize_mask(sv["mask"], size)[:, None],
+        }
+
+    def gradients_finite(self) -> bool:
+        """Whether every accumulated gradient is finite, on every process."""
+        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+        local = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
+        return not self.trainer.strategy.reduce_boolean_decision(not local, all=False)
+
+    def optimizer_step_or_skip(self, optimizer) -> None:  # noqa: ANN001 - a LightningOptimizer
+        """Clip and step, or skip a step whose gradients hold inf/NaN (the original's GradScaler
+        skips them); either way the gradients are cleared and the schedule and step count advance."""
+        if self.gradients_finite():
+            if self.training_cfg.gradient_clip_norm:
+                self.clip_gradients(
+                    optimizer,
+                    gradient_clip_val=self.training_cfg.gradient_clip_norm,
+                    gradient_clip_algorithm="norm",
+                )
+            optimizer.step()
+        else:
+            self.skipped_steps += 1
+            log.warning(
+                "iteration %d: non-finite gradients, optimizer step skipped (%d so far)",
+                self.iteration,
+                self.skipped_steps,
+            )
+            optimizer._on_before_step()  # Lightning's step counter (max_steps) counts the skipped step
+            optimizer._on_after_step()
+        optimizer.zero_grad(set_to_none=True)
+        self.lr_schedulers().step()
 
     @staticmethod
     def split_batch(batch: dict | None) -> tuple[dict | None, dict | None]:
@@ -380,11 +432,7 @@ class Real3DModule(pl.LightningModule):
         run_cycle = bool(self.loss_weights.active(CY_TERMS))
         if sv is not None and (run_sv or run_cycle):
             cams = self.sample_cameras(sv)
-            size = self.sv_cfg.render_size
-            targets = {
-                "rgb": resize_image(sv["rgb"], size)[:, None],  # [B,1,3,h,w]
-                "mask": resize_mask(sv["mask"], size)[:, None],
-            }
+            targets = self.singleview_targets(sv)
             sv_render = None
             if run_sv or not self.sv_cfg.rerender:
                 terms, sv_render = self.single_view_pass(sv, cams, targets, with_grad=run_sv)
@@ -401,22 +449,17 @@ class Real3DModule(pl.LightningModule):
 
         stepped = (self.iteration + 1) % accumulation == 0
         if stepped:
-            if self.training_cfg.gradient_clip_norm:
-                self.clip_gradients(
-                    optimizer,
-                    gradient_clip_val=self.training_cfg.gradient_clip_norm,
-                    gradient_clip_algorithm="norm",
-                )
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            self.lr_schedulers().step()
+            self.optimizer_step_or_skip(optimizer)
 
         if mv is None and sv is None:
             log.warning("iteration %d: no usable batch, skipped", self.iteration)
             self.iteration += 1
             return None
         batch_size = (mv or sv)["image_input"].shape[0]
-        scalars: dict[str, float] = {"train/lr": float(optimizer.param_groups[0]["lr"])}
+        scalars: dict[str, float] = {
+            "train/lr": float(optimizer.param_groups[0]["lr"]),
+            "train/skipped_steps": float(self.skipped_steps),
+        }
         if self.sv_cfg.curriculum and run_cycle:
             scalars["train/curriculum_max_deg"] = self.curriculum_limits()[1]
         scalars["train/iter_time"] = time.perf_counter() - start
@@ -439,7 +482,7 @@ class Real3DModule(pl.LightningModule):
         if batch is None or "skipped" in batch:
             return
         if "focal_norm" in batch:  # an evaluation-set item (CO3D / MVImgNet / OmniObject3D layout)
-            record, _, _ = evaluate_object(self.net, batch, render_size=self.val_render_size)
+            record, _, _ = evaluate_object(self.net, batch, render_size=self.val_render_size, protocol=self.protocol)
             per_object = torch.tensor([record["all_views"]["psnr"]])
         else:
             mv, _ = self.split_batch(batch)

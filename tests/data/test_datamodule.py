@@ -115,3 +115,70 @@ def test_lightning_fit_with_combined_loaders(synthetic_set, tmp_path):
     trainer.fit(module, datamodule=dm)
     assert module.seen == [((2, 4, 3, 8, 8), (1, 3, 32, 32))] * 3
     assert sum(dm.skipped_counts().values()) == 0
+
+
+def _mvimgnet_eval_set(root) -> tuple[str, str, str]:
+    """One MVImgNet sequence in the evaluation layout (5 listed frames, COLMAP model); returns
+    (images root, masks root, split file)."""
+    import json
+
+    import numpy as np
+
+    from real3d.data.mvimgnet import write_mvimgnet_sequence
+    from real3d.geometry import spherical_c2w
+
+    g = torch.Generator().manual_seed(0)
+    j, i = torch.meshgrid(torch.arange(40) + 0.5, torch.arange(40) + 0.5, indexing="ij")
+    mask = ((i - 20) ** 2 + (j - 21) ** 2 <= 81)[None].float()
+    c2w = spherical_c2w(torch.tensor([0.0, 30.0, 60.0, 90.0, 120.0]), torch.full((5,), 10.0), 2.0)
+    names = [f"{k:03d}.jpg" for k in range(5)]
+    frames = [
+        {"name": n, "rgb": torch.rand(3, 40, 40, generator=g) * mask + (1 - mask) * 0.3, "mask": mask * 255, "c2w": c}
+        for n, c in zip(names, c2w, strict=True)
+    ]
+    images, masks = root / "image", root / "mask"
+    points = np.array([[0.05, 0.0, 0.0], [-0.05, 0.0, 0.0], [0.0, 0.05, 0.0], [0.0, -0.05, 0.0]])
+    write_mvimgnet_sequence(images, masks, "3/abcd", frames, 40.0, points)
+    split = root / "split.json"
+    split.write_text(json.dumps({"test": [["3/abcd", *names]]}))
+    return str(images), str(masks), str(split)
+
+
+def test_validation_on_the_mvimgnet_evaluation_subset(synthetic_set, tmp_path):
+    """With val_mvimgnet_root, validation is the MVImgNet evaluation subset scored by the
+    evaluation code: val/psnr equals evaluate_multiview's all-views PSNR (the original's
+    best-checkpoint metric)."""
+    from real3d.data.mvimgnet import MVImgNetMultiView
+    from real3d.evaluation import evaluate_multiview
+    from real3d.training import Real3DModule, build_lrm
+    from tests.conftest import TINY_MODEL_DIR
+
+    images, masks, split = _mvimgnet_eval_set(tmp_path)
+    kw = dict(cond_image_size=64, render_size=8, num_workers=0)
+    dm = Real3DDataModule(**_sv(synthetic_set), **_mv(synthetic_set), **kw)
+    dm.setup("fit")
+    assert not isinstance(dm.mv_val, MVImgNetMultiView)  # default: the multi-view test split
+    dm = Real3DDataModule(
+        **_sv(synthetic_set),
+        val_mvimgnet_root=images,
+        val_mvimgnet_mask_root=masks,
+        val_mvimgnet_split=split,
+        **kw,
+    )
+    loader = dm.val_dataloader()
+    assert isinstance(dm.mv_val, MVImgNetMultiView) and dm.mv_val.camera_distance == 3.0
+    item = next(iter(loader))
+    assert item["c2w"].shape == (5, 4, 4) and "focal_norm" in item  # unbatched evaluation items
+    torch.manual_seed(0)
+    net = build_lrm(config=TINY_MODEL_DIR / "config.yaml", num_samples_per_ray=8)
+    module = Real3DModule(
+        net, loss_weights={"perceptual": 0.0, "perceptual_cy": 0.0, "clip_novel": 0.0}, val_render_size=16
+    )
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    metrics = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    expected = evaluate_multiview(net, dm.mv_val, render_size=16)["psnr"]
+    assert metrics["val/psnr"] == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(Real3DError, match="val_mvimgnet_root not found"):
+        Real3DDataModule(
+            **_sv(synthetic_set), val_mvimgnet_root=str(tmp_path / "no"), val_mvimgnet_mask_root="m"
+        ).setup()

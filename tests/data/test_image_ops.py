@@ -56,6 +56,29 @@ def test_composite_and_resizes():
     assert big.shape == (3, 16, 12) and big.min() >= 0 and big.max() <= 1
 
 
+def test_the_originals_resize_filters():
+    """Plain bilinear (no antialiasing, no clamp), PIL LANCZOS and PIL NEAREST, as the original."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.uniform(0, 1, (3, 40, 40)).astype(np.float32))
+    plain = F.interpolate(image[None], (16, 16), mode="bilinear", align_corners=False)[0]
+    assert torch.equal(image_ops.resize_image(image, 16, antialias=False), plain)
+    assert not torch.allclose(image_ops.resize_image(image, 16), plain, atol=0.02)  # antialiased
+    over = image * 3.0
+    assert image_ops.resize_image(over, 16, antialias=False, clamp=False).max() > 1.0
+    assert image_ops.resize_image(over, 16, antialias=False).max() <= 1.0
+    u8 = (image * 255).round().to(torch.uint8)
+    expected = np.stack([np.asarray(PIL.Image.fromarray(c.numpy()).resize((24, 24), PIL.Image.LANCZOS)) for c in u8])
+    assert torch.equal(image_ops.resize_lanczos(u8, 24), torch.from_numpy(expected).float() / 255)
+    mask = torch.from_numpy((rng.uniform(0, 1, (1, 30, 30)) > 0.5).astype(np.float32))
+    pil = np.asarray(PIL.Image.fromarray((mask[0].numpy() * 255).astype(np.uint8)).resize((18, 18), PIL.Image.NEAREST))
+    assert torch.equal(image_ops.resize_mask_pil(mask, 18)[0], torch.from_numpy(pil.copy()).float() / 255)
+    assert image_ops.resize_mask_pil((mask * 255).to(torch.uint8), 18).dtype == torch.uint8
+    # PIL samples under the target pixel's centre, torch under its corner: they differ at 3/5 scale
+    assert not torch.equal(image_ops.resize_mask_pil(mask, 18), image_ops.resize_mask(mask, 18))
+
+
 def test_read_rgba_requires_alpha(tmp_path):
     PIL.Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "rgb.png")
     with pytest.raises(ValueError, match="alpha"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 
@@ -67,7 +68,8 @@ def test_canonical_cameras(synthetic_set):
     for ds in _datasets(synthetic_set, split="train", cond_image_size=S, render_size=H):
         for index in range(len(ds)):
             sample = ds[index]
-            assert torch.allclose(sample["c2w_input"], spherical_c2w(0.0, 0.0, 3.0)[0], atol=1e-5)
+            assert ds.camera_distance == 2.4  # the synthetic sources' distance (SPEC §4)
+            assert torch.allclose(sample["c2w_input"], spherical_c2w(0.0, 0.0, 2.4)[0], atol=1e-5)
             # the reference recipe: the input view is target 0
             assert torch.allclose(sample["c2w"][0], sample["c2w_input"], atol=1e-5)
             # every target looks at the object, which stays at the origin
@@ -97,7 +99,7 @@ def test_training_views_are_random_and_eval_views_fixed(synthetic_set):
         input_view_candidates=3,
     )
     torch.manual_seed(0)
-    canonical = spherical_c2w(0.0, 0.0, 3.0)[0]
+    canonical = spherical_c2w(0.0, 0.0, train.camera_distance)[0]
     assert all(torch.allclose(train[0]["c2w_input"], canonical, atol=1e-6) for _ in range(3))
     targets = {tuple(train[0]["c2w"][1].flatten().round(decimals=4).tolist()) for _ in range(6)}
     assert len(targets) > 1
@@ -155,7 +157,7 @@ def test_target_images_agree_with_their_cameras(tmp_path):
     ds.items = ["obj"]
     sample = ds[0]
     # world -> canonical similarity from the input view: canonical = c2w_input · inv(scaled world c2w)
-    scale = 3.0 / float(world[0, :3, 3].norm())
+    scale = ds.camera_distance / float(world[0, :3, 3].norm())
     scaled = world[0].double().clone()
     scaled[:3, 3] *= scale
     to_canonical = sample["c2w_input"].double() @ torch.linalg.inv(scaled)
@@ -180,3 +182,87 @@ def test_choose_views():
     assert len(targets) == 4 and inp not in targets  # too few views: drawn with replacement
     assert choose_views(40, 5, train=False) == (0, [0, 1, 10, 20, 30])
     assert choose_views(2, 3, train=False) == (0, [0, 1, 1])
+
+
+def test_other_target_views_with_replacement(synthetic_set):
+    torch.manual_seed(0)
+    draws = [choose_views(40, 4, train=True, input_candidates=25, replacement=True)[1] for _ in range(200)]
+    assert all(t[0] not in t[1:] for t in draws)  # the input is never drawn again
+    assert any(len(set(t[1:])) < 3 for t in draws)  # with replacement: repeats happen
+    # GObjaverse: with replacement under the original protocol (its loader), without when corrected
+    gobj, zero = synthetic_set["gobjaverse"], synthetic_set["zero123"]
+    assert GObjaverseDataset(gobj["root"], gobj["split"]).targets_with_replacement
+    assert not GObjaverseDataset(gobj["root"], gobj["split"], protocol="corrected").targets_with_replacement
+    assert not Zero123Dataset(zero["root"], zero["split"]).targets_with_replacement  # the original: without
+
+
+@pytest.mark.parametrize("protocol", ["original", "corrected"])
+def test_multiview_images_follow_the_protocol(synthetic_set, monkeypatch, protocol):
+    """original: every view composited on white in 8 bits, LANCZOS to S, the input grey outside the
+    PIL-nearest mask, targets S -> h bilinear without antialiasing; corrected: antialiased, once."""
+    import real3d.data.base as base
+    from real3d.data import image_ops
+
+    monkeypatch.setattr(base, "choose_views", lambda *a, **k: (1, [1, 2, 3, 4]))
+    info = synthetic_set["zero123"]
+    ds = Zero123Dataset(info["root"], info["split"], cond_image_size=S, render_size=H, protocol=protocol)
+    sample = ds[0]
+    folder = ds.object_dir(ds.items[0])
+    views = [image_ops.read_rgba(folder / f"{v}.png") for v in ds.list_views(folder)]
+    if protocol == "original":
+        white = [torch.where(a > 0, rgb, torch.full_like(rgb, 255)) for rgb, a in views]
+        big = [image_ops.resize_lanczos(w, S) for w in white]
+        masks = [image_ops.resize_mask_pil((a > 0).float(), S) for _, a in views]
+        expected_input = image_ops.composite(big[1], masks[1], 0.5)
+        expected_rgb = image_ops.resize_image(torch.stack(big[1:5]), H, antialias=False)
+    else:
+        floats = [(image_ops.to_float(rgb), (a > 0).float()) for rgb, a in views]
+        expected_input = image_ops.resize_image(image_ops.composite(*floats[1], 0.5), S)
+        expected_rgb = torch.stack([image_ops.resize_image(image_ops.composite(r, m, 1.0), H) for r, m in floats[1:5]])
+    assert torch.allclose(sample["image_input"], expected_input, atol=1e-6)
+    assert torch.allclose(sample["rgb"], expected_rgb, atol=1e-6)
+
+
+def _zero123_object(folder, num_views: int) -> None:
+    folder.mkdir(parents=True)
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[1:3, 1:3] = 255
+    for v in range(num_views):
+        PIL.Image.fromarray(rgba).save(folder / f"{v:03d}.png")
+        np.save(folder / f"{v:03d}.npy", np.eye(4)[:3])
+
+
+def test_zero123_objects_in_the_gobjaverse_index_with_all_views(tmp_path, caplog):
+    """The original's Zero-1-to-3 set: objects also in the GObjaverse index, with all 12 views."""
+    import json
+    import logging
+
+    from real3d.data.datamodule import Real3DDataModule
+    from real3d.errors import Real3DError
+
+    zero123, gobjaverse = tmp_path / "zero123", tmp_path / "gobjaverse"
+    uids = [f"{i:032x}" for i in range(12)]
+    for uid in uids[:10]:
+        _zero123_object(zero123 / uid, 12)
+    _zero123_object(zero123 / uids[10], 11)  # in the index, a view missing
+    _zero123_object(zero123 / "notindexed", 12)  # complete, not in the index
+    gobjaverse.mkdir()
+    index = {f"{i}/{10000 + i}": f"000-{i:03d}/{uid}.glb" for i, uid in enumerate(uids)}
+    (gobjaverse / "gobjaverse_280k_index_to_objaverse.json").write_text(json.dumps(index))
+    kw = dict(zero123_root=str(zero123), cond_image_size=4, render_size=4, num_workers=0)
+    with caplog.at_level(logging.INFO, logger="real3d.data.zero123"):
+        dm = Real3DDataModule(
+            gobjaverse_root=None, zero123_index=str(gobjaverse / "gobjaverse_280k_index_to_objaverse.json"), **kw
+        )
+        dm.setup("fit")
+    kept = sorted([*dm.mv_train.items, *dm.mv_val.items])
+    assert kept == uids[:10] and len(dm.mv_val) == 1
+    assert "10 of 12 objects kept" in caplog.text
+    # default: the index in the GObjaverse root; "none": every complete object
+    default = Real3DDataModule(gobjaverse_root="/g", **kw)._zero123_index()
+    assert default == "/g/gobjaverse_280k_index_to_objaverse.json"
+    with pytest.raises(Real3DError, match="GObjaverse index not found"):
+        Real3DDataModule(zero123_index=str(tmp_path / "missing.json"), **kw).setup("fit")
+    everything = Real3DDataModule(zero123_index="none", zero123_num_views=None, **kw)
+    everything.setup("fit")
+    assert len(everything.mv_train) + len(everything.mv_val) == 12

@@ -25,7 +25,9 @@ def _write_rgba(path: Path, rgb: np.ndarray, alpha: np.ndarray) -> None:
     PIL.Image.fromarray(np.concatenate([rgb, alpha[..., None]], -1).astype(np.uint8)).save(path)
 
 
-def _check_contract(sample: dict, size: int) -> None:
+def _check_contract(sample: dict, size: int, white_target: bool = True) -> None:
+    """Shapes, the canonical camera at 3.0, grey input outside the mask, target = input inside it;
+    `white_target`: the target is white outside the mask (not the original's raw wild target)."""
     assert {k: tuple(v.shape) for k, v in sample.items() if torch.is_tensor(v)} == {
         "image_input": (3, size, size),
         "rgb": (3, size, size),
@@ -35,7 +37,9 @@ def _check_contract(sample: dict, size: int) -> None:
     assert sample["fov_rad"] == pytest.approx(0.691150367) and isinstance(sample["index"], int)
     assert torch.allclose(sample["c2w_input"], spherical_c2w(0.0, 0.0, 3.0)[0])
     outside = sample["mask"].expand(3, -1, -1) == 0
-    assert torch.all(sample["rgb"][outside] == 1.0) and torch.all(sample["image_input"][outside] == 0.5)
+    assert torch.all(sample["image_input"][outside] == 0.5)
+    if white_target:
+        assert torch.all(sample["rgb"][outside] == 1.0)
     inside = ~outside
     assert torch.equal(sample["rgb"][inside], sample["image_input"][inside])
 
@@ -46,10 +50,11 @@ def test_wild_generated_set(synthetic_set):
         for split, n in (("train", 3), ("test", 1)):
             ds = WildSingleViewDataset(info["root"], split_file, split=split, image_size=S)
             assert len(ds) == n
-            _check_contract(ds[0], S)
+            _check_contract(ds[0], S, white_target=False)
 
 
-def test_wild_padding_factor_and_alpha_threshold(tmp_path):
+@pytest.mark.parametrize("protocol", ["original", "corrected"])
+def test_wild_padding_factor_and_alpha_threshold(tmp_path, protocol):
     rgb = np.zeros((40, 20, 3), np.uint8)
     rgb[..., 1] = 200  # green object; the background RGB (red) must never show
     rgb[:, :2] = (255, 0, 0)
@@ -59,16 +64,22 @@ def test_wild_padding_factor_and_alpha_threshold(tmp_path):
     alpha[:, 4:6] = 226
     _write_rgba(tmp_path / "crops" / "a.png", rgb, alpha)
     write_split(tmp_path / "split.json", {"train": ["crops/a.png"], "test": ["crops/a.png"]})
-    ev = WildSingleViewDataset(tmp_path, tmp_path / "split.json", split="test", image_size=136)
+    ev = WildSingleViewDataset(tmp_path, tmp_path / "split.json", split="test", image_size=136, protocol=protocol)
     sample = ev[0]
-    _check_contract(sample, 136)
+    _check_contract(sample, 136, white_target=protocol == "corrected")
     # evaluation: padded to int(40 * 1.7) = 68 around the centre, then x2 to 136
     box = image_ops.mask_bbox(sample["mask"])
     assert box == (2 * (24 + 4), 2 * 14, 2 * (24 + 20), 2 * (14 + 40))
-    redness = sample["rgb"][0] - sample["rgb"][1]  # the background RGB (red) is never used
-    assert redness[sample["mask"][0] > 0].max() < 0.05 and redness.max() < 0.05
+    redness = sample["rgb"][0] - sample["rgb"][1]
+    assert redness[sample["mask"][0] > 0].max() < 0.05  # inside the mask: the object
+    assert (sample["image_input"][0] - sample["image_input"][1]).max() < 0.05  # the input: grey around it
+    if protocol == "corrected":  # the target: white outside the mask
+        assert redness.max() < 0.05
+    else:  # the original's target: the crop's raw RGB (red under alpha 0), white only in the padding
+        assert redness[29:107, 2 * 24 + 1 : 2 * 24 + 3].min() > 0.95  # pad 24 px, then x2
+        assert torch.all(sample["rgb"][:, :, : 2 * 24 - 1] == 1.0)
     # training: r ~ U[1.45, 1.95]: the object's 40 rows span 136 * 40 / (40 r)
-    tr = WildSingleViewDataset(tmp_path, tmp_path / "split.json", split="train", image_size=136)
+    tr = WildSingleViewDataset(tmp_path, tmp_path / "split.json", split="train", image_size=136, protocol=protocol)
     heights = []
     for _ in range(12):
         x0, y0, x1, y1 = image_ops.mask_bbox(tr[0]["mask"])
@@ -87,7 +98,7 @@ def test_wild_augmentation_is_off_by_default(synthetic_set):
     samples = [aug[0] for _ in range(4)]
     assert any(not torch.equal(s["rgb"], plain[0]["rgb"]) for s in samples)
     for s in samples:
-        _check_contract(s, S)
+        _check_contract(s, S)  # augmented: composited on white, as the original
         assert set(s["mask"].unique().tolist()) <= {0.0, 1.0}
 
 
@@ -109,12 +120,14 @@ def test_mvimgnet_first_frame(synthetic_set):
     rgb, mask = crop_around_mask(rgb_u8, mask_u8, S)
     assert torch.equal(sample["mask"], mask)
     assert torch.allclose(sample["rgb"], image_ops.composite(rgb, mask, 1.0))
-    # the object's box spans 1/1.7 of the side
+    # the object's box spans about 1/1.7 of the side (the original's inclusive, truncated box
+    # frames a small object a few % larger)
     x0, y0, x1, y1 = image_ops.mask_bbox(mask)
-    assert max(x1 - x0, y1 - y0) == pytest.approx(S / 1.7, abs=2)
+    assert max(x1 - x0, y1 - y0) == pytest.approx(S / 1.7, rel=0.1)
 
 
-def test_mvimgnet_crop_and_threshold(tmp_path):
+@pytest.mark.parametrize("protocol", ["original", "corrected"])
+def test_mvimgnet_crop_and_threshold(tmp_path, protocol):
     images, masks = tmp_path / "images", tmp_path / "masks"
     (images / "7" / "abc" / "images").mkdir(parents=True)
     (masks / "7" / "abc").mkdir(parents=True)
@@ -129,11 +142,13 @@ def test_mvimgnet_crop_and_threshold(tmp_path):
         )
         PIL.Image.fromarray(mask).save(masks / "7" / "abc" / f"00{i}.jpg.png")
     (tmp_path / "split.json").write_text(json.dumps({"train": ["7/abc"], "test": []}))
-    ds = MVImgNetSingleViewDataset(images, masks, tmp_path / "split.json", image_size=34, expand=1.7)
+    ds = MVImgNetSingleViewDataset(images, masks, tmp_path / "split.json", image_size=34, expand=1.7, protocol=protocol)
     sample = ds[0]
-    # foreground box 10 x 20 -> square side 34 -> the foreground is 10 x 20 pixels at size 34
     x0, y0, x1, y1 = image_ops.mask_bbox(sample["mask"])
-    assert (x1 - x0, y1 - y0) == (10, 20)
+    if protocol == "corrected":  # foreground box 10 x 20 -> square side round(1.7 * 20) = 34
+        assert (x1 - x0, y1 - y0) == (10, 20)
+    else:  # inclusive box 9 x 19 -> even side 18 -> int(1.7 * 18) // 2 * 2 = 30 -> x 34/30
+        assert (x1 - x0, y1 - y0) == (11, 23)
     assert sample["rgb"][2][sample["mask"][0] > 0].mean() > 0.9  # frame 000 (bright blue)
     with pytest.raises(ValueError):
         MVImgNetSingleViewDataset(images, masks, tmp_path / "split.json", frame="last")
@@ -141,3 +156,71 @@ def test_mvimgnet_crop_and_threshold(tmp_path):
     torch.manual_seed(0)
     blues = {round(float(rnd[0]["rgb"][2][sample["mask"][0] > 0].mean()), 1) for _ in range(8)}
     assert len(blues) == 2
+
+
+def test_load_wild_crop_returns_the_protocols_target(tmp_path):
+    """original: the padded raw RGB (white only in the padding); corrected: composited on white."""
+    from real3d.data.wild import load_wild_crop
+
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    rgb[..., 0] = 255  # red under alpha 0 (a cut-out that keeps the photo)
+    rgb[5:15, 5:15] = (0, 255, 0)
+    alpha = np.zeros((20, 20), np.uint8)
+    alpha[5:15, 5:15] = 255
+    _write_rgba(tmp_path / "a.png", rgb, alpha)
+    raw, mask = load_wild_crop(tmp_path / "a.png", 2.0, 40)
+    assert raw.shape == (3, 40, 40) and mask.shape == (1, 40, 40)
+    assert torch.all(raw[:, :10] == 1.0) and torch.all(raw[0, 11:29, 11] == 1.0)  # white padding, red crop
+    assert raw[1, 11:29, 11].max() == 0.0
+    white, mask_c = load_wild_crop(tmp_path / "a.png", 2.0, 40, protocol="corrected")
+    assert torch.equal(mask, mask_c)
+    assert torch.all(white[:, mask_c[0] == 0] == 1.0)
+    assert torch.equal(white[:, mask[0] > 0], raw[:, mask[0] > 0])
+    with pytest.raises(ValueError, match="protocol"):
+        load_wild_crop(tmp_path / "a.png", 2.0, 40, protocol="paper")
+
+
+def test_mvimgnet_reference_crop_box_hand_computed():
+    """The original's box: inclusive bounding box, even square side, int(1.7 * side) // 2 * 2,
+    coordinates truncated toward zero (also for negative ones)."""
+    from real3d.data.mvimgnet_sv import reference_crop_box
+
+    mask = torch.zeros(1, 60, 80)
+    mask[:, 10:30, 50:60] = 1  # inclusive box x 50..59, y 10..29
+    # side max(9, 19) = 19 -> half 9 around (54.5, 19.5) -> (45, 10, 63, 28); int(1.7 * 18) // 2 = 15
+    assert reference_crop_box(mask) == (39, 4, 69, 34)
+    mask = torch.zeros(1, 60, 80)
+    mask[:, 0:12, 0:9] = 1  # box x 0..8, y 0..11: half 5 around (4, 5.5) -> (-1, 0, 9, 10)
+    assert reference_crop_box(mask) == (-4, -3, 12, 13)  # int(1.7 * 10) // 2 = 8 around (4, 5)
+    mask = torch.zeros(1, 60, 80)
+    mask[:, 0:5, 0:2] = 1  # box x 0..1, y 0..4: half 2 around (0.5, 2): x -1.5 -> -1 (toward zero)
+    assert reference_crop_box(mask) == (-1, 0, 2, 4)  # the original's crop is then 3 x 4
+    assert reference_crop_box(torch.zeros(1, 5, 5)) is None
+
+
+def test_mvimgnet_masks_resized_with_pil_nearest_in_the_original(tmp_path):
+    from real3d.data.mvimgnet_sv import read_frame_and_mask
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    (images / "1" / "s" / "images").mkdir(parents=True)
+    (masks / "1" / "s").mkdir(parents=True)
+    PIL.Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(images / "1" / "s" / "images" / "000.jpg")
+    small = (np.random.default_rng(0).uniform(0, 1, (30, 30)) > 0.5).astype(np.uint8) * 255
+    PIL.Image.fromarray(small).save(masks / "1" / "s" / "000.jpg.png")
+    _, mask = read_frame_and_mask(images, masks, "1/s", "000.jpg", "original")
+    expected = np.asarray(PIL.Image.fromarray(small).resize((50, 50), PIL.Image.NEAREST))
+    assert torch.equal(mask[0], torch.from_numpy(expected.copy()))
+    _, corrected = read_frame_and_mask(images, masks, "1/s", "000.jpg", "corrected")
+    assert torch.equal(corrected, image_ops.resize_mask(torch.from_numpy(small)[None], (50, 50)))
+    assert not torch.equal(corrected, mask)
+
+
+def test_mvimgnet_frames_in_frame_number_order(tmp_path):
+    """The original sorts frames by their number (9 before 10) and drops "bg_removed" images."""
+    from real3d.data.mvimgnet_sv import sequence_frames
+
+    folder = tmp_path / "1" / "s" / "images"
+    folder.mkdir(parents=True)
+    for name in ("10.jpg", "9.jpg", "9_bg_removed.png", "100.jpg"):
+        (folder / name).write_bytes(b"")
+    assert sequence_frames(tmp_path, "1/s") == ["9.jpg", "10.jpg", "100.jpg"]

@@ -79,3 +79,32 @@ def test_tiny_cpu_runs_on_cpu_with_random_frozen_networks():
     assert cfg.trainer.accelerator == "cpu" and cfg.trainer.strategy == "auto"
     assert cfg.losses.lpips.allow_random and cfg.losses.clip.allow_random
     assert cfg.model.config.endswith("tests/fixtures/parity/tiny/config.yaml")
+
+
+def test_recipe_resolves_per_source_distances_and_the_original_protocol():
+    from omegaconf import OmegaConf
+
+    cfg = _compose("real3d_sv")
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    # SPEC §4: synthetic renders at 2.4 (their own fov), real single views at 3.0
+    assert resolved["data"]["camera_distance"] == {"gobjaverse": 2.4, "zero123": 2.4, "mvimgnet": 3.0, "wild": 3.0}
+    assert "gobjaverse: 2.4" in OmegaConf.to_yaml(cfg, resolve=True)
+    assert resolved["protocol"] == resolved["data"]["protocol"] == resolved["module"]["protocol"] == "original"
+    # the original's Zero-1-to-3 selection, first MVImgNet frames, best checkpoint on MVImgNet
+    assert resolved["data"]["zero123_index"] == "default" and resolved["data"]["zero123_num_views"] == 12
+    assert resolved["data"]["mvimgnet_frame"] == "first"
+    assert resolved["data"]["val_mvimgnet_root"] == resolved["data"]["mvimgnet_images_root"]
+    assert resolved["data"]["val_mvimgnet_mask_root"] == resolved["data"]["mvimgnet_masks_root"]
+    assert resolved["data"]["val_camera_distance"] == 3.0
+    corrected = _compose("real3d_sv", "protocol=corrected")
+    assert corrected.data.protocol == corrected.module.protocol == "corrected"
+    step0 = OmegaConf.to_container(_compose("mv_finetune"), resolve=True)
+    assert step0["data"]["camera_distance"]["gobjaverse"] == step0["data"]["camera_distance"]["zero123"] == 2.4
+
+
+def test_mini_study_keeps_its_own_framing_and_filters():
+    """The mini study's generated S renders use the real-data fov: distance 3.0; its numbers were
+    made with the corrected filters."""
+    cfg = _compose("mini_mv")
+    assert cfg.protocol == "corrected" and cfg.data.camera_distance.gobjaverse == 3.0
+    assert cfg.data.camera_distance.wild == 3.0

@@ -234,3 +234,62 @@ def test_validation_psnr_on_training_batches_and_on_evaluation_items(tiny_net, t
     metrics = trainer.validate(module, DataLoader([item, skipped], batch_size=None), verbose=False)[0]
     record, _, _ = evaluate_object(tiny_net, item, render_size=32)
     assert metrics["val/psnr"] == pytest.approx(record["all_views"]["psnr"], abs=1e-4)
+
+
+@pytest.mark.parametrize("protocol", ["original", "corrected"])
+def test_singleview_targets_and_cycle_input_follow_the_protocol(tiny_net, protocol):
+    """original: 512 -> 128 bilinear without antialiasing (its get_loss_target); corrected: antialiased."""
+    import torch.nn.functional as F
+
+    module = _module(tiny_net, protocol=protocol)
+    rgb = torch.rand(2, 3, 64, 64)
+    mask = (torch.rand(2, 1, 64, 64) > 0.5).float()
+    targets = module.singleview_targets({"rgb": rgb, "mask": mask})
+    plain = F.interpolate(rgb, (16, 16), mode="bilinear", align_corners=False)
+    smooth = F.interpolate(rgb, (16, 16), mode="bilinear", align_corners=False, antialias=True)
+    assert torch.allclose(targets["rgb"][:, 0], plain if protocol == "original" else smooth.clamp(0, 1))
+    assert torch.equal(targets["mask"][:, 0], F.interpolate(mask, (16, 16), mode="nearest"))
+    assert module.antialias == (protocol == "corrected")
+    with pytest.raises(Real3DError, match="protocol"):
+        _module(tiny_net, protocol="paper")
+
+
+def test_non_finite_gradients_skip_the_step_and_are_counted(tiny_net, tmp_path):
+    """As the original's GradScaler: a step with inf/NaN gradients is skipped (the schedule and the
+    step count advance), counted in `skipped_steps`, logged, and kept across a resume."""
+    module = _module(tiny_net, accumulation=1)
+    original_pass = module.multiview_pass
+
+    def poisoned(batch):
+        terms, render = original_pass(batch)
+        if module.iteration == 1:
+            terms = {k: v * float("nan") for k, v in terms.items()}
+        return terms, render
+
+    module.multiview_pass = poisoned
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            seen.append(
+                (
+                    pl_module.skipped_steps,
+                    trainer.global_step,
+                    float(trainer.callback_metrics["train/skipped_steps"]),
+                    pl_module.net.tokenizer.embeddings.detach().clone(),
+                )
+            )
+
+    trainer = _trainer(tmp_path, 3, callbacks=[Record()])
+    trainer.fit(module, datamodule=SphereDataModule(render_size=16, num_objects=1, singleview=False))
+    assert [(s, g, logged) for s, g, logged, _ in seen] == [(0, 1, 0.0), (1, 2, 1.0), (1, 3, 1.0)]
+    assert torch.equal(seen[0][3], seen[1][3]) and not torch.equal(seen[1][3], seen[2][3])
+    assert all(torch.isfinite(p).all() for p in tiny_net.parameters())
+    optimizer = trainer.optimizers[0]
+    assert int(optimizer.state[tiny_net.tokenizer.embeddings]["step"]) == 2  # AdamW stepped twice
+    assert trainer.lr_scheduler_configs[0].scheduler.last_epoch == 3  # the schedule advanced 3 times
+    checkpoint = {}
+    module.on_save_checkpoint(checkpoint)
+    resumed = _module(tiny_net)
+    resumed.on_load_checkpoint(checkpoint)
+    assert resumed.skipped_steps == 1 and resumed.iteration == 3

@@ -108,6 +108,8 @@ def test_tiny_cpu_export_loads_in_the_demo(tiny_run, data_dir, tmp_path):
             "--no-remove-bg",
             "--mc-resolution",
             "32",
+            "--mc-threshold",  # a 60-iteration random-start model's density stays far below 25
+            "0.1",
             "--output-dir",
             str(tmp_path),
         ]
