@@ -24,6 +24,7 @@ from real3d.inference.pipeline import (
     RELEASED_WEIGHTS,
     ImageTo3D,
     Timings,
+    add_model_arguments,
     demo_settings,
     load_demo_model,
     pick_device,
@@ -44,18 +45,9 @@ STAGE_LABELS = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--pretrained-model-name-or-path",
-        default=None,
-        help="Local folder with config.yaml and the weights; default: released weights in checkpoints/, "
-        "else the small model in checkpoints/default/ (nothing is downloaded).",
-    )
-    parser.add_argument("--weight-name", default=None, help="Weights file in that folder (default model.ckpt).")
-    parser.add_argument("--device", default="cuda:0", help="Device, e.g. cuda:0 or cpu (CPU if no CUDA).")
+    add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="Address to serve on (0.0.0.0: every interface).")
     parser.add_argument("--port", type=int, default=7860, help="Port to serve on.")
-    parser.add_argument("--chunk-size", type=int, default=8192, help="Points per renderer chunk (0 = no chunking).")
-    parser.add_argument("--rembg-model", default=None, help="Path to rembg's u2net.onnx (default ~/.u2net/).")
     parser.add_argument("--queue-size", type=int, default=16, help="Requests that may wait in the queue.")
     parser.add_argument("--max-file-size", default="50mb", help="Largest upload accepted, e.g. 50mb.")
     return parser.parse_args(argv)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from real3d.errors import Real3DError
-from real3d.inference.pipeline import ImageTo3D, demo_settings, load_demo_model, pick_device
+from real3d.inference.pipeline import ImageTo3D, add_model_arguments, demo_settings, load_demo_model, pick_device
 from real3d.models.lrm import check_precision
 
 log = logging.getLogger("real3d.run")
@@ -19,19 +19,10 @@ log = logging.getLogger("real3d.run")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("image", type=str, nargs="+", help="Path to input image(s).")
-    parser.add_argument("--device", default="cuda:0", help="Device, e.g. cuda:0 or cpu (CPU if no CUDA).")
-    parser.add_argument(
-        "--pretrained-model-name-or-path",
-        default=None,
-        help="Local folder with config.yaml and the weights; default: released weights in checkpoints/, "
-        "else the small model in checkpoints/default/ (nothing is downloaded).",
-    )
-    parser.add_argument("--weight-name", default=None, help="Weights file in that folder (default model.ckpt).")
-    parser.add_argument("--chunk-size", type=int, default=8192, help="Points per renderer chunk (0 = no chunking).")
+    add_model_arguments(parser)
     parser.add_argument("--mc-resolution", type=int, default=256, help="Marching-cubes grid resolution.")
     parser.add_argument("--mc-threshold", type=float, default=None, help="Density isovalue of the mesh (25).")
     parser.add_argument("--no-remove-bg", action="store_true", help="Skip background removal (RGBA inputs).")
-    parser.add_argument("--rembg-model", default=None, help="Path to rembg's u2net.onnx (default ~/.u2net/).")
     parser.add_argument(
         "--foreground-ratio", type=float, default=None, help="Object size relative to the image (0.65)."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -122,6 +123,20 @@ def resolve_model_folder(folder: str | Path | None, weight_name: str | None) -> 
         f"no model weights found: download TripoSR's model.ckpt or Real3D's model_both_trained_v1.ckpt into "
         f"{RELEASED_DIR}/ (see checkpoints/README.md), or pass --pretrained-model-name-or-path"
     )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, device and chunking flags shared by run.py and the web app (TripoSR's names)."""
+    parser.add_argument("--device", default="cuda:0", help="Device, e.g. cuda:0 or cpu (CPU if no CUDA).")
+    parser.add_argument(
+        "--pretrained-model-name-or-path",
+        default=None,
+        help="Local folder with config.yaml and the weights; default: released weights in checkpoints/, "
+        "else the small model in checkpoints/default/ (nothing is downloaded).",
+    )
+    parser.add_argument("--weight-name", default=None, help="Weights file in that folder (default model.ckpt).")
+    parser.add_argument("--chunk-size", type=int, default=8192, help="Points per renderer chunk (0 = no chunking).")
+    parser.add_argument("--rembg-model", default=None, help="Path to rembg's u2net.onnx (default ~/.u2net/).")
 
 
 def pick_device(requested: str) -> torch.device:
