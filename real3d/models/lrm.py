@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -69,6 +70,27 @@ def precision_context(device: torch.device, precision: Precision) -> Iterator[No
             yield
 
 
+# Layers whose weights autocast casts to bf16 on every call; `bf16_weights` casts them once.
+_BF16_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+def bf16_weights(module: nn.Module) -> nn.Module:
+    """A copy of `module` for bf16 autocast inference: its linear and convolution weights stored in bf16.
+
+    Under autocast these layers compute in bf16 anyway, so the copy gives the same results without
+    re-casting the weights on every call; every other parameter and buffer (norms, embeddings) is
+    shared with `module`, in fp32, as autocast keeps it.
+    """
+    memo: dict[int, object] = {}
+    for layer in module.modules():
+        for param in layer.parameters(recurse=False):
+            cast = isinstance(layer, _BF16_LAYERS) and param.is_floating_point()
+            memo[id(param)] = nn.Parameter(param.detach().to(torch.bfloat16), requires_grad=False) if cast else param
+        for buffer in layer.buffers(recurse=False):
+            memo[id(buffer)] = buffer
+    return copy.deepcopy(module, memo)
+
+
 class LRM(nn.Module):
     """TripoSR/Real3D reconstruction model with the released state-dict layout."""
 
@@ -90,7 +112,7 @@ class LRM(nn.Module):
             cross_attention_dim=bb.cross_attention_dim,
             norm_num_groups=bb.get("norm_num_groups", 32),
             gradient_checkpointing=bb.get("gradient_checkpointing", False),
-            cpu_bf16_attention_block=bb.get("cpu_bf16_attention_block", 128),
+            cpu_bf16_attention_block=bb.get("cpu_bf16_attention_block", 1024),
         )
         self.post_processor = TriplaneUpsampleNetwork(cfg.post_processor.in_channels, cfg.post_processor.out_channels)
         dec = cfg.decoder
@@ -162,14 +184,37 @@ class LRM(nn.Module):
     def device(self) -> torch.device:
         return self.tokenizer.embeddings.device
 
+    def bf16_inference_modules(self) -> nn.ModuleDict:
+        """The image -> triplane modules with bf16 linear/convolution weights, cast once and cached.
+
+        Rebuilt when any parameter is replaced or changed in place (new weights, `.to()`, training).
+        """
+        modules = {
+            "image_tokenizer": self.image_tokenizer,
+            "tokenizer": self.tokenizer,
+            "backbone": self.backbone,
+            "post_processor": self.post_processor,
+        }
+        key = tuple((p.data_ptr(), p._version, p.dtype) for m in modules.values() for p in m.parameters())
+        cached = self.__dict__.get("_bf16_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, nn.ModuleDict({name: bf16_weights(m) for name, m in modules.items()}).eval())
+            self.__dict__["_bf16_cache"] = cached  # a plain attribute: no state_dict entry, no `.to()`
+        return cached[1]
+
     def image_to_scene_codes(self, input_images: torch.Tensor, *, precision: Precision = None) -> torch.Tensor:
-        """Triplanes [B,3,C,Hp,Wp] from input images [B,1,3,H,W] in [0,1]; see `precision_context`."""
+        """Triplanes [B,3,C,Hp,Wp] from input images [B,1,3,H,W] in [0,1]; see `precision_context`.
+
+        bf16 without gradient runs on `bf16_inference_modules` (weights cast once, the same results).
+        """
         batch_size = input_images.shape[0]
         with precision_context(input_images.device, precision):
-            image_tokens = self.image_tokenizer(input_images)  # [B, 1, Ci, T]
+            cast_once = precision == "bf16" and not torch.is_grad_enabled()
+            m = self.bf16_inference_modules() if cast_once else self
+            image_tokens = m.image_tokenizer(input_images)  # [B, 1, Ci, T]
             image_tokens = image_tokens[:, 0].transpose(1, 2)  # [B, T, Ci]
-            tokens = self.backbone(self.tokenizer(batch_size), encoder_hidden_states=image_tokens)
-            scene_codes = self.post_processor(self.tokenizer.detokenize(tokens))
+            tokens = m.backbone(m.tokenizer(batch_size), encoder_hidden_states=image_tokens)
+            scene_codes = m.post_processor(m.tokenizer.detokenize(tokens))
         return scene_codes.float() if precision == "bf16" else scene_codes
 
     def render_scene_codes(
