@@ -16,6 +16,7 @@ from pathlib import Path
 import PIL.Image
 import torch
 
+from real3d.cli import run_cli
 from real3d.errors import Real3DError
 from real3d.inference.export import export_mesh, for_gltf_viewer, zip_files
 from real3d.inference.pipeline import (
@@ -31,6 +32,7 @@ from real3d.inference.pipeline import (
 )
 
 log = logging.getLogger("real3d.app")
+PROG = "app"
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 STAGE_LABELS = {
@@ -44,7 +46,7 @@ STAGE_LABELS = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="Address to serve on (0.0.0.0: every interface).")
     parser.add_argument("--port", type=int, default=7860, help="Port to serve on.")
@@ -246,13 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     args = parse_args(argv)
     torch.set_grad_enabled(False)
-    try:
-        device = pick_device(args.device)
-        model, weights = load_demo_model(args.pretrained_model_name_or_path, args.weight_name, device, args.chunk_size)
-        settings = demo_settings(model.cfg, render=True)
-    except Real3DError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(_serve, PROG, args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Load the model, then serve the demo page until stopped."""
+    device = pick_device(args.device)
+    model, weights = load_demo_model(args.pretrained_model_name_or_path, args.weight_name, device, args.chunk_size)
+    settings = demo_settings(model.cfg, render=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C: gradio closes, work dir goes
     with tempfile.TemporaryDirectory(prefix="real3d-app-") as work_dir:
         app = DemoApp(ImageTo3D(model, settings, rembg_model=args.rembg_model), Path(work_dir))

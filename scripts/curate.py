@@ -11,19 +11,20 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from real3d.errors import Real3DError
+from real3d.cli import run_cli
 
 
 def run(cfg: DictConfig) -> int:
     """Curate, print the summary; a user error (checked before any photo where it can be: input,
     rembg model file, model weights) is one line on stderr and exit code 2, as the other scripts."""
+    return run_cli(_curate, "curate", cfg)
+
+
+def _curate(cfg: DictConfig) -> int:
+    """Curate and print the summary of all runs so far."""
     from real3d.curation.pipeline import curate
 
-    try:
-        summary = curate(cfg)
-    except Real3DError as exc:
-        print(f"curate: error: {exc}", file=sys.stderr)
-        return 2
+    summary = curate(cfg)
     print(json.dumps({k: v for k, v in summary.items() if k != "this_run"}, indent=1))
     return 0
 

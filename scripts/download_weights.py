@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from real3d.cli import report_error, run_cli
 from real3d.errors import Real3DError
 from real3d.inference.background import default_model_paths
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHUNK_BYTES = 1 << 20
+PROG = "download_weights"
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,7 @@ def summary(outcomes: Sequence[Outcome]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=GROUPS, metavar="NAME", help=f"Any of: {' '.join(GROUPS)}.")
     parser.add_argument("--list", action="store_true", help="Say what each name fetches and where, then stop.")
     parser.add_argument("--force", action="store_true", help="Replace files that differ from the published ones.")
@@ -344,6 +346,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    return run_cli(_download, PROG, args)
+
+
+def _download(args: argparse.Namespace) -> int:
+    """Fetch (or list) the chosen groups; a failed download is reported, counted and gives exit code 1."""
     groups = args.only or GROUPS
     chosen = [d for d in DOWNLOADS if d.group in groups]
     if args.list:
@@ -357,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             status = fetch(d, dest, force=args.force, retries=args.retries, progress=not args.no_progress)
         except Real3DError as exc:
-            print(f"download_weights: {d.group}: {exc}", file=sys.stderr)
+            report_error(PROG, f"{d.group}: {exc}")
             status, failures = "FAILED", failures + 1
         outcomes.append(Outcome(d, dest, status))
     print(summary(outcomes))

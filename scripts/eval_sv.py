@@ -18,18 +18,14 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from real3d.errors import Real3DError  # noqa: E402
+from real3d.cli import run_cli  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../config/eval", config_name="eval_sv")
 def main(cfg: DictConfig) -> None:
     from real3d.evaluation.runner import run_singleview
 
-    try:
-        run_singleview(cfg)
-    except Real3DError as exc:
-        print(f"eval_sv: error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(run_cli(run_singleview, "eval_sv", cfg))
 
 
 if __name__ == "__main__":

@@ -9,21 +9,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from real3d.errors import Real3DError
+from real3d.cli import run_cli
 from real3d.training.checkpointing import export_pretrained
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="A Lightning checkpoint written by scripts/train.py.")
     parser.add_argument("output_dir", help="Folder to write config.yaml and the weights into.")
     parser.add_argument("--weight-name", default="model.ckpt", help="Name of the weights file.")
     args = parser.parse_args(argv)
-    try:
-        folder = export_pretrained(args.checkpoint, args.output_dir, weight_name=args.weight_name)
-    except Real3DError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(_export, parser.prog, args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Write the published layout and say where."""
+    folder = export_pretrained(args.checkpoint, args.output_dir, weight_name=args.weight_name)
     print(f"exported to {folder}")
     return 0
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from real3d.cli import run_cli  # noqa: E402
 from real3d.data.synthetic import DEFAULT_DOMAIN, DomainSpec, SetSizes, make_dataset  # noqa: E402
-from real3d.errors import Real3DError  # noqa: E402
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="make_synthetic_data", description=__doc__.splitlines()[0])
     p.add_argument("output_dir", type=Path)
     p.add_argument("--objects", type=int, default=4, help="objects per multi-view set (GObjaverse, Zero123)")
     p.add_argument("--gobjaverse-objects", type=int, default=None, help="overrides --objects")
@@ -37,28 +37,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        spec = DEFAULT_DOMAIN
-        if args.domain is not None:
-            spec = DomainSpec.from_dict(json.loads(args.domain.read_text()))
-        sizes = SetSizes(
-            gobjaverse_objects=args.objects if args.gobjaverse_objects is None else args.gobjaverse_objects,
-            zero123_objects=args.objects if args.zero123_objects is None else args.zero123_objects,
-            views=args.views,
-            image_size=args.size,
-            wild_images=args.wild_images,
-            wild_size=args.wild_size,
-            mvimgnet_sequences=args.mvimgnet_sequences,
-            mvimgnet_frames=args.mvimgnet_frames,
-            test_fraction=args.test_fraction,
-        )
-        start = time.perf_counter()
-        info = make_dataset(args.output_dir, sizes, seed=args.seed, spec=spec)
-    except (Real3DError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # a bad --domain file or size is the user's: ValueError/OSError count as user errors here
+    return run_cli(_write, "make_synthetic_data", args, user_errors=(ValueError, OSError))
+
+
+def _write(args: argparse.Namespace) -> int:
+    """Write the dataset and print its timings."""
+    spec = DEFAULT_DOMAIN
+    if args.domain is not None:
+        spec = DomainSpec.from_dict(json.loads(args.domain.read_text()))
+    sizes = SetSizes(
+        gobjaverse_objects=args.objects if args.gobjaverse_objects is None else args.gobjaverse_objects,
+        zero123_objects=args.objects if args.zero123_objects is None else args.zero123_objects,
+        views=args.views,
+        image_size=args.size,
+        wild_images=args.wild_images,
+        wild_size=args.wild_size,
+        mvimgnet_sequences=args.mvimgnet_sequences,
+        mvimgnet_frames=args.mvimgnet_frames,
+        test_fraction=args.test_fraction,
+    )
+    start = time.perf_counter()
+    info = make_dataset(args.output_dir, sizes, seed=args.seed, spec=spec)
     print(f"wrote {args.output_dir} in {time.perf_counter() - start:.1f} s")
     for key, value in info["timings"].items():
         print(f"  {key}: {value:.3f}")

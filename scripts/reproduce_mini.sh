@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PYTHON=${PYTHON:-$( [ -x /work/venv/bin/python ] && echo /work/venv/bin/python || echo python3 )}
+PYTHON=${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}
 ITERATIONS=300
 SEEDS="0 1"
 VARIANTS="mini_mv mini_cycle mini_clip"
@@ -54,7 +54,7 @@ START=$(date +%s)
 mkdir -p "$OUT/runs" "$OUT/logs"
 
 echo "[1/4] data -> $OUT/data"
-"$PYTHON" scripts/mini_study_report.py data "$OUT/data" "${DATA_ARGS[@]}"
+"$PYTHON" tools/mini_study_report.py data "$OUT/data" "${DATA_ARGS[@]}"
 
 VIT_ARGS=()
 [ -z "$VIT_LR" ] || VIT_ARGS=(module.optimizer.lr_image_encoder="$VIT_LR")
@@ -114,4 +114,4 @@ else
   ARGS+=(--figure "${FIGURE:-docs/mini_study.png}")
 fi
 [ "$EXPORT_DEFAULT" = 1 ] && ARGS+=(--export-default checkpoints/default)
-"$PYTHON" scripts/mini_study_report.py "${ARGS[@]}"
+"$PYTHON" tools/mini_study_report.py "${ARGS[@]}"

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import torch
 
+from real3d.cli import report_error, run_cli
 from real3d.errors import Real3DError
 from real3d.inference.pipeline import ImageTo3D, add_model_arguments, demo_settings, load_demo_model, pick_device
 from real3d.models.lrm import check_precision
 
 log = logging.getLogger("real3d.run")
+PROG = "run"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("image", type=str, nargs="+", help="Path to input image(s).")
     add_model_arguments(parser)
     parser.add_argument("--mc-resolution", type=int, default=256, help="Marching-cubes grid resolution.")
@@ -50,31 +52,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     args = parse_args(argv)
-    try:
-        device = pick_device(args.device)
-        check_precision(device, args.precision)
-        model, _ = load_demo_model(
-            args.pretrained_model_name_or_path, args.weight_name, device, args.chunk_size, args.faithful
-        )
-        given = {
-            "foreground_ratio": args.foreground_ratio,
-            "mc_threshold": args.mc_threshold,
-            "render_size": args.render_size,
-        }
-        settings = demo_settings(
-            model.cfg,
-            remove_bg=not args.no_remove_bg,
-            mc_resolution=args.mc_resolution,
-            mesh_formats=(args.model_save_format,),
-            render=args.render,
-            render_num_views=args.render_num_views,
-            bake_texture=args.bake_texture,
-            texture_resolution=args.texture_resolution,
-            **{k: v for k, v in given.items() if v is not None},
-        )
-    except Real3DError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(_reconstruct_all, PROG, args)
+
+
+def _reconstruct_all(args: argparse.Namespace) -> int:
+    """Load the model once, then reconstruct each image; a failed image is reported and counted."""
+    device = pick_device(args.device)
+    check_precision(device, args.precision)
+    model, _ = load_demo_model(
+        args.pretrained_model_name_or_path, args.weight_name, device, args.chunk_size, args.faithful
+    )
+    given = {
+        "foreground_ratio": args.foreground_ratio,
+        "mc_threshold": args.mc_threshold,
+        "render_size": args.render_size,
+    }
+    settings = demo_settings(
+        model.cfg,
+        remove_bg=not args.no_remove_bg,
+        mc_resolution=args.mc_resolution,
+        mesh_formats=(args.model_save_format,),
+        render=args.render,
+        render_num_views=args.render_num_views,
+        bake_texture=args.bake_texture,
+        texture_resolution=args.texture_resolution,
+        **{k: v for k, v in given.items() if v is not None},
+    )
     demo = ImageTo3D(model, settings, rembg_model=args.rembg_model, precision=args.precision)
     failures = 0
     for index, image_path in enumerate(args.image):
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             result = demo(image_path, out_dir)
         except Real3DError as exc:
             failures += 1
-            print(f"error: {exc}" if str(image_path) in str(exc) else f"error: {image_path}: {exc}", file=sys.stderr)
+            report_error(PROG, exc if str(image_path) in str(exc) else f"{image_path}: {exc}")
             continue
         log.info("[%d] %s -> %s (%s)", index, image_path, out_dir, result.timings)
     if failures:

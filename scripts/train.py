@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))
 
-from real3d.errors import Real3DError  # noqa: E402
+from real3d.cli import run_cli  # noqa: E402
 from real3d.training.run import register_resolvers, train  # noqa: E402
 
 register_resolvers()
@@ -24,16 +24,7 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path=str(ROOT / "config"), config_name="train")
 def main(cfg: DictConfig) -> None:
-    try:
-        train(cfg)
-    except Exception as exc:  # a user error (often wrapped by Hydra's instantiate) is one line
-        cause = exc
-        while cause.__cause__ is not None and not isinstance(cause, Real3DError):
-            cause = cause.__cause__
-        if not isinstance(cause, Real3DError):
-            raise
-        print(f"error: {cause}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_cli(train, "train", cfg))  # a user error, even wrapped by Hydra's instantiate, is one line
 
 
 if __name__ == "__main__":

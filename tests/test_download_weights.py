@@ -236,7 +236,7 @@ def test_refusing_server_gives_one_clear_line(
     assert main(["--only", "real3d", "--checkpoints-dir", str(tmp_path), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith("download_weights: real3d: cannot fetch hwjiang/Real3D/model_both_trained_v1.ckpt")
+    assert err[0].startswith("download_weights: error: real3d: cannot fetch hwjiang/Real3D/model_both_trained_v1.ckpt")
     assert err[0].endswith("HTTP 403 Forbidden")
     assert list(tmp_path.iterdir()) == []
 

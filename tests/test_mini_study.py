@@ -75,7 +75,7 @@ def test_written_data_reads_with_the_project_loaders(tmp_path: Path) -> None:
 
 
 def test_report_table_and_figure(tmp_path: Path) -> None:
-    from scripts.mini_study_report import main
+    from tools.mini_study_report import main
 
     for variant, psnr in (("mini_mv", 18.0), ("mini_cycle", 19.0)):
         for seed in (0, 1):
@@ -94,7 +94,7 @@ def test_report_table_and_figure(tmp_path: Path) -> None:
 
 
 def test_report_pretrained_block_keeps_the_scratch_table(tmp_path: Path) -> None:
-    from scripts.mini_study_report import main
+    from tools.mini_study_report import main
 
     for variant, psnr in (("start", 17.0), ("mini_mv", 18.0), ("mini_cycle", 19.0), ("mini_clip", 20.0)):
         for domain in ("S", "R"):

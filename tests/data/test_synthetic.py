@@ -111,4 +111,4 @@ def test_cli_writes_a_tiny_set_and_rejects_a_bad_domain(tmp_path, capsys):
     assert (tmp_path / "out" / "info.json").is_file()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"nope": 1}))
-    assert main([str(tmp_path / "o2"), "--domain", str(bad)]) == 1
+    assert main([str(tmp_path / "o2"), "--domain", str(bad)]) == 2

@@ -77,12 +77,12 @@ def test_evaluate_multiview_restores_the_renderer(tmp_path, tiny_model):
 
 
 def test_cli_reports_user_errors_in_one_line(tmp_path, monkeypatch, capsys):
-    """The script turns a Real3DError into one line on stderr and exit code 1 (run in-process)."""
+    """The script turns a Real3DError into one line on stderr and exit code 2 (run in-process)."""
     argv = ["eval_mv.py", f"checkpoint.dir={tmp_path / 'nowhere'}", "device=cpu", f"output_dir={tmp_path / 'out'}"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "scripts" / "eval_mv.py"), run_name="__main__")
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2
     stderr = capsys.readouterr().err
     errors = [line for line in stderr.splitlines() if line.startswith("eval_mv: error:")]
     assert len(errors) == 1 and "nowhere" in errors[0]

@@ -52,7 +52,7 @@ def test_bad_inputs_fail_one_line_each_and_others_still_run(
     )  # fmt: skip
     assert code == 1
     stderr = capsys.readouterr().err
-    err_lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    err_lines = [line for line in stderr.splitlines() if line.startswith("run: error:")]
     assert len(err_lines) == 3
     assert "corrupt.jpg: not a readable image" in err_lines[0]
     assert "missing.png: file not found" in err_lines[1]
@@ -65,7 +65,7 @@ def test_bad_inputs_fail_one_line_each_and_others_still_run(
 def test_missing_checkpoint_is_one_line(rgba_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main([str(rgba_path), "--pretrained-model-name-or-path", str(tmp_path), "--device", "cpu"])
     assert code == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("run: error:")]
     assert len(err) == 1 and "weights not found" in err[0]
 
 
@@ -80,7 +80,7 @@ def test_mismatched_checkpoint_is_one_line(
     code = main([str(rgba_path), "--pretrained-model-name-or-path", str(tiny_model_copy), "--device", "cpu"])
     assert code == 2
     stderr = capsys.readouterr().err
-    err = [line for line in stderr.splitlines() if line.startswith("error:")]
+    err = [line for line in stderr.splitlines() if line.startswith("run: error:")]
     assert len(err) == 1 and "does not match the model config" in err[0]
     assert "Traceback" not in stderr
 
@@ -136,7 +136,7 @@ def test_bf16_on_a_cpu_without_bf16_is_one_line_before_loading(
     out = tmp_path / "out"
     assert main([*_demo_args(rgba_path, tiny_model_dir, out), "--precision", "bf16"]) == 2
     stderr = capsys.readouterr().err
-    err = [line for line in stderr.splitlines() if line.startswith("error:")]
+    err = [line for line in stderr.splitlines() if line.startswith("run: error:")]
     assert len(err) == 1 and "bf16" in err[0] and "fp32" in err[0]
     assert not out.exists() and "Traceback" not in stderr
 

@@ -20,7 +20,7 @@ from real3d.models import LRM
 from real3d.models.decoder import NeRFMLP
 from real3d.models.isosurface import evaluated_density_grid, grid_points
 from real3d.models.renderer import _fused_mlp
-from scripts.bench_inference import fitted_scene, structured_scene
+from tools.bench_inference import fitted_scene, structured_scene
 
 RENDER_TOL = 1e-3  # issue #8: max abs per pixel
 VERTEX_TOL = 1e-5

@@ -170,5 +170,5 @@ def test_train_script_reports_a_missing_model_in_one_line(tmp_path):
     ]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: model folder not found")
+    assert proc.stderr.strip().splitlines()[-1].startswith("train: error: model folder not found")
     assert "Traceback" not in proc.stderr

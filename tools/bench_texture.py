@@ -24,7 +24,7 @@ import trimesh
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `python scripts/bench_texture.py` as well as `python -m scripts.bench_texture`
+sys.path.insert(0, str(ROOT))  # `python tools/bench_texture.py` as well as `python -m tools.bench_texture`
 
 from real3d.inference.pipeline import demo_settings  # noqa: E402
 from real3d.inference.preprocess import load_image, prepare_input  # noqa: E402
@@ -36,7 +36,7 @@ from real3d.inference.texture import (  # noqa: E402
     rasterize_atlas,
 )
 from real3d.models import LRM  # noqa: E402
-from scripts.bench_inference import PeakMemory, machine_description, structured_scene  # noqa: E402
+from tools.bench_inference import PeakMemory, machine_description, structured_scene  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

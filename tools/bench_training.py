@@ -5,8 +5,8 @@ from the Hydra config like `scripts/train.py`) on generated data, and reports pe
 the time goes: the supervised multi-view pass, the single-view pass, the cycle pass's no-grad
 re-render and the cycle pass itself (forward and backward apart), with each pass's peak memory.
 
-    python scripts/bench_training.py --recipe tiny          # experiment=tiny_cpu
-    python scripts/bench_training.py --recipe full --iterations 1 --checkpointing
+    python tools/bench_training.py --recipe tiny          # experiment=tiny_cpu
+    python tools/bench_training.py --recipe full --iterations 1 --checkpointing
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import torch
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `python scripts/bench_training.py` as well as `python -m scripts.bench_training`
+sys.path.insert(0, str(ROOT))  # `python tools/bench_training.py` as well as `python -m tools.bench_training`
 
 from real3d.models.lrm import cpu_has_bf16  # noqa: E402
 from real3d.training.run import ensure_synthetic_data, register_resolvers  # noqa: E402
-from scripts.bench_inference import PeakMemory, machine_description  # noqa: E402
+from tools.bench_inference import PeakMemory, machine_description  # noqa: E402
 
 RECIPES = {
     "tiny": ["experiment=tiny_cpu"],
