@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from real3d.data import image_ops
+from real3d.errors import Real3DError
 from real3d.geometry import canonicalize_to_input, rays_from_c2w, spherical_c2w
 
 logger = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ class BadItem(Exception):
 
 
 def check_protocol(protocol: str) -> str:
-    """`protocol` if it is one of PROTOCOLS, else a ValueError naming the choices."""
+    """`protocol` if it is one of PROTOCOLS, else a one-line Real3DError naming the choices."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
+        raise Real3DError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     return protocol
 
 

@@ -138,10 +138,7 @@ class Real3DDataModule(pl.LightningDataModule):
             raise Real3DError("mvimgnet_images_root is set but mvimgnet_masks_root is not")
         if val_mvimgnet_root is not None and val_mvimgnet_mask_root is None:
             raise Real3DError("val_mvimgnet_root is set but val_mvimgnet_mask_root is not")
-        try:
-            check_protocol(protocol)
-        except ValueError as exc:
-            raise Real3DError(f"data: {exc}") from exc
+        check_protocol(protocol)
         self.camera_distances = self._camera_distances(camera_distance)
         self.mv_train: Dataset | None = None
         self.sv_train: Dataset | None = None

@@ -134,7 +134,7 @@ def resize_lanczos(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Te
 
 
 def resize_mask_pil(mask: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
-    """Resize a mask [1,H,W] (uint8, or float/bool with values in {0, 1}) with PIL's NEAREST.
+    """Resize a mask [1,H,W] (uint8, float or bool; values kept exactly) with PIL's NEAREST.
 
     PIL samples the source pixel under each target pixel's centre; torch's `nearest`
     (`resize_mask`) the one under its top-left corner, so the two differ by a pixel at
@@ -143,12 +143,10 @@ def resize_mask_pil(mask: torch.Tensor, size: int | tuple[int, int]) -> torch.Te
     size = (size, size) if isinstance(size, int) else tuple(size)
     if tuple(mask.shape[-2:]) == size:
         return mask
-    dtype = mask.dtype
     plane = mask.reshape(mask.shape[-2:]).cpu()
-    plane = plane if dtype == torch.uint8 else (plane.to(torch.float32) * 255.0).round().to(torch.uint8)
+    plane = plane if plane.dtype == torch.uint8 else plane.to(torch.float32)  # PIL "L" or "F"
     out = np.asarray(PIL.Image.fromarray(plane.numpy()).resize((size[1], size[0]), PIL.Image.NEAREST))
-    out = torch.from_numpy(np.array(out))[None]
-    return out if dtype == torch.uint8 else (out.to(torch.float32) / 255.0).to(dtype)
+    return torch.from_numpy(out.copy())[None].to(mask.dtype)
 
 
 def resize_mask(mask: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

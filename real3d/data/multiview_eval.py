@@ -29,30 +29,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-import PIL.Image
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from real3d.data import image_ops
-from real3d.data.base import BadItem
-from real3d.data.base import check_protocol as _check_protocol
-from real3d.errors import Real3DError
+from real3d.data.base import BadItem, check_protocol
 from real3d.geometry import canonicalize_to_input, fov_to_focal
 
 INPUT_FOV_RAD = 0.691150367
 CROP_EXPAND = 1.6
 CANONICAL_DISTANCE = 3.0
 ORIGINAL_CROP_FILL = 255.0  # the original's out-of-image crop fill, on images in [0, 1]
-
-
-def check_protocol(protocol: str) -> str:
-    """`protocol` if it is one of PROTOCOLS ("original", "corrected"), else a one-line Real3DError."""
-    try:
-        return _check_protocol(protocol)
-    except ValueError as exc:
-        raise Real3DError(str(exc)) from exc
 
 
 def resize_rgb(
@@ -63,24 +50,7 @@ def resize_rgb(
     clamped to [0, 1]."""
     if protocol == "corrected":
         return image_ops.resize_image(image, size, antialias=True)
-    if tuple(image.shape[-2:]) == (size, size):
-        return image
-    batched = image.ndim == 4
-    out = F.interpolate(
-        image if batched else image[None], (size, size), mode="bilinear", align_corners=False, antialias=bool(antialias)
-    )
-    return out if batched else out[0]
-
-
-def resize_mask_pil(mask: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
-    """Resize a mask [1,H,W] (uint8 or float) with PIL's NEAREST (pixel centres), as the original
-    resizes mask files to their image and OmniObject3D masks to 512; keeps the dtype."""
-    if tuple(mask.shape[-2:]) == tuple(size_hw):
-        return mask
-    plane = mask[0].cpu().numpy()
-    image = PIL.Image.fromarray(plane if plane.dtype == np.uint8 else plane.astype(np.float32))
-    out = np.asarray(image.resize((size_hw[1], size_hw[0]), PIL.Image.NEAREST))
-    return torch.from_numpy(out.copy())[None].to(mask.dtype)
+    return image_ops.resize_image(image, size, antialias=bool(antialias), clamp=False)
 
 
 @dataclass
@@ -275,5 +245,5 @@ def read_mask_uint8(path: str | os.PathLike, size_hw: tuple[int, int] | None = N
     except (OSError, ValueError) as exc:
         raise BadItem(f"cannot read mask {path}: {exc}") from exc
     if size_hw is not None and tuple(mask.shape[-2:]) != tuple(size_hw):
-        mask = resize_mask_pil(mask, tuple(size_hw))
+        mask = image_ops.resize_mask_pil(mask, tuple(size_hw))
     return mask

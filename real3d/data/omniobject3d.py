@@ -29,7 +29,6 @@ from real3d.data.multiview_eval import (
     CANONICAL_DISTANCE,
     MultiViewEvalDataset,
     RawObject,
-    resize_mask_pil,
     select_entries,
 )
 from real3d.data.splits import load_split, resolve_item
@@ -134,7 +133,7 @@ class OmniObject3DMultiView(MultiViewEvalDataset):
         size = self.image_size
         if self.protocol == "original":
             white = torch.where(inside, rgb_u8, torch.full_like(rgb_u8, 255))
-            mask = resize_mask_pil(inside.to(torch.float32), (size, size))
+            mask = image_ops.resize_mask_pil(inside.to(torch.float32), (size, size))
             return image_ops.resize_lanczos(white, size), mask
         mask = inside.to(torch.float32)
         rgb = image_ops.composite(image_ops.to_float(rgb_u8), mask, image_ops.WHITE)

@@ -155,10 +155,7 @@ class Real3DModule(pl.LightningModule):
         self.vis_cfg = _dataclass(VisualizationConfig, visualization)
         self.output_dir = Path(output_dir) if output_dir else None
         self.val_render_size = val_render_size
-        try:
-            self.protocol = check_protocol(protocol)
-        except ValueError as exc:
-            raise Real3DError(f"module: {exc}") from exc
+        self.protocol = check_protocol(protocol)
         self.antialias = self.protocol == "corrected"
         # Frozen networks: plain attributes, not submodules (no state dict, no DDP, no optimizer).
         object.__setattr__(self, "lpips_net", lpips_net)

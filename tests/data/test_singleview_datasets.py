@@ -15,6 +15,7 @@ from real3d.data.mvimgnet import read_first_frame
 from real3d.data.mvimgnet_sv import MVImgNetSingleViewDataset, crop_around_mask
 from real3d.data.splits import load_split, write_split
 from real3d.data.wild import WildSingleViewDataset
+from real3d.errors import Real3DError
 from real3d.geometry import spherical_c2w
 
 S = 64
@@ -176,7 +177,7 @@ def test_load_wild_crop_returns_the_protocols_target(tmp_path):
     assert torch.equal(mask, mask_c)
     assert torch.all(white[:, mask_c[0] == 0] == 1.0)
     assert torch.equal(white[:, mask[0] > 0], raw[:, mask[0] > 0])
-    with pytest.raises(ValueError, match="protocol"):
+    with pytest.raises(Real3DError, match="protocol"):
         load_wild_crop(tmp_path / "a.png", 2.0, 40, protocol="paper")
 
 
