@@ -1,5 +1,6 @@
 """Cameras, rays and camera-convention conversions (world: right-handed, z up; c2w in OpenGL)."""
 
+from real3d.geometry.camera_type import Cameras
 from real3d.geometry.cameras import (
     canonicalize_to_input,
     cycle_camera,
@@ -11,6 +12,7 @@ from real3d.geometry.cameras import (
 from real3d.geometry.rays import get_ray_directions, get_rays, rays_from_c2w, spherical_rays
 
 __all__ = [
+    "Cameras",
     "canonicalize_to_input",
     "cycle_camera",
     "fov_to_focal",
