@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from real3d.models import LRM
+from real3d.models.config import PACKAGED_CONFIGS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_MODEL_DIR = FIXTURES / "parity" / "tiny"
+CLIP_TINY = PACKAGED_CONFIGS / "clip-tiny" / "config.json"  # a tiny open_clip architecture (random weights)
 
 
 @pytest.fixture(autouse=True)

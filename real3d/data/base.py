@@ -22,16 +22,10 @@ from torch.utils.data import Dataset
 
 from real3d.data import image_ops
 from real3d.errors import Real3DError
-from real3d.geometry import canonicalize_to_input, rays_from_c2w, spherical_c2w
+from real3d.geometry import Cameras, canonical_input_camera, canonicalize_to_input, focal_to_fov
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FOV_RAD = 0.691150367  # fov of the canonical input camera (SPEC §4)
-# Canonical input-camera distance per training source (SPEC §4, the original's SCALE_OBJAVERSE = 2.4
-# for both synthetic loaders, 3.0 for real single-view data): the synthetic sources keep their own
-# fov (~49.1°), so the frame's half width at the object agrees (2.4·tan 24.55° = 1.10 vs
-# 3.0·tan 19.8° = 1.08).
-SOURCE_CAMERA_DISTANCE = {"gobjaverse": 2.4, "zero123": 2.4, "mvimgnet": 3.0, "wild": 3.0}
 # "original": compute what the original Real3D code computes (default); "corrected": its quirks
 # fixed (antialiased resizes, exclusive crop boxes, composited targets; docs/differences.md).
 PROTOCOLS = ("original", "corrected")
@@ -177,7 +171,8 @@ def multiview_sample(
     mask_threshold: int | None = 0,
     protocol: str = "original",
 ) -> dict:
-    """Multi-view training sample from the input view (views[0]) and the targets (views[1:]).
+    """Multi-view training sample from the input view (views[0]) and the targets (views[1:]), with
+    the targets' `cameras` (a `Cameras` [N] at `render_size`²; rays: `sample["cameras"].rays()`).
 
     views: (rgb uint8 [3,H,W], alpha uint8 [1,H,W]) per view; c2w_opengl [1+N,4,4] world cameras
     (OpenGL axes) of those views, object at the world origin; focal_norm [1+N]: focal length over
@@ -206,7 +201,9 @@ def multiview_sample(
     if float(torch.linalg.norm(c2w_opengl[0, :3, 3])) < 1e-6:
         raise BadItem("input camera is at the object centre")
     c2w_all, _ = canonicalize_to_input(c2w_opengl, distance=camera_distance, input_index=0)
-    c2w_input = spherical_c2w(0.0, 0.0, camera_distance)[0]  # what c2w_all[0] is, up to rounding
+    input_fov = focal_to_fov(float(focal_norm[0]), 1.0)
+    # what c2w_all[0] is, up to rounding
+    c2w_input = canonical_input_camera(camera_distance, cond_image_size, cond_image_size, input_fov).c2w[0]
 
     if protocol == "original":
         cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -230,18 +227,13 @@ def multiview_sample(
             ]
         )
         mask = torch.stack([image_ops.resize_mask(m, render_size) for m in masks[1:]])
-    c2w = c2w_all[1:]
-    focal = focal_norm[1:].to(torch.float32) * render_size
-    rays_o, rays_d = rays_from_c2w(c2w, focal, render_size, render_size)
+    focal = focal_norm[1:].to(torch.float32) * render_size  # [N] pixels at h
     return {
         "image_input": image_input.contiguous(),  # [3,S,S] on grey
         "rgb": rgb.contiguous(),  # [N,3,h,w] on white
         "mask": mask.contiguous(),  # [N,1,h,w]
-        "c2w": c2w.contiguous(),  # [N,4,4]
+        "cameras": Cameras.from_focal(c2w_all[1:].contiguous(), focal, render_size, render_size),  # [N] at h×w
         "c2w_input": c2w_input,  # [4,4]
-        "focal": focal,  # [N] pixels at h
-        "rays_o": rays_o.contiguous(),  # [N,h,w,3]
-        "rays_d": rays_d.contiguous(),  # [N,h,w,3]
     }
 
 
@@ -264,7 +256,7 @@ def singleview_sample(
         "image_input": image_ops.composite(rgb, mask, image_ops.GREY).contiguous(),
         "rgb": target.to(torch.float32).contiguous(),
         "mask": mask.to(torch.float32).contiguous(),
-        "c2w_input": spherical_c2w(0.0, 0.0, camera_distance)[0],
+        "c2w_input": canonical_input_camera(camera_distance, rgb.shape[-2], rgb.shape[-1], fov_rad).c2w[0],
         "fov_rad": float(fov_rad),
     }
 

@@ -17,17 +17,14 @@ import functools
 import gzip
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import PIL.Image
 import torch
 
 from real3d.data import image_ops
 from real3d.data.base import BadItem
 from real3d.data.multiview_eval import (
-    CANONICAL_DISTANCE,
     CROP_EXPAND,
     MultiViewEvalDataset,
     RawObject,
@@ -36,8 +33,7 @@ from real3d.data.multiview_eval import (
     select_entries,
 )
 from real3d.data.splits import load_split, resolve_item
-from real3d.geometry.cameras import pytorch3d_to_c2w
-from real3d.io import atomic_path, atomic_write_bytes
+from real3d.geometry import EVAL_CAMERA_DISTANCE, ndc_scale, pytorch3d_to_c2w
 
 MASK_BOX_THRESHOLD = 180  # 8-bit mask value above which a pixel counts for the crop box
 
@@ -72,10 +68,11 @@ def read_frame_annotations(path: str | os.PathLike) -> dict[str, dict[str, dict]
 
 def focal_pixels(viewpoint: dict, height: int, width: int) -> float:
     """Horizontal focal length in pixels from a CO3D viewpoint's NDC focal length."""
-    fx = float(viewpoint["focal_length"][0])
-    if viewpoint.get("intrinsics_format", "ndc_isotropic") == "ndc_norm_image_bounds":
-        return fx * width / 2.0
-    return fx * min(height, width) / 2.0
+    intrinsics_format = viewpoint.get("intrinsics_format", "ndc_isotropic")
+    try:
+        return float(viewpoint["focal_length"][0]) * ndc_scale(height, width, intrinsics_format)
+    except ValueError as exc:
+        raise BadItem(str(exc)) from exc
 
 
 def viewpoint_c2w(viewpoint: dict) -> torch.Tensor:
@@ -114,7 +111,7 @@ class CO3DMultiView(MultiViewEvalDataset):
         max_items: int | None = None,
         image_size: int = 512,
         cond_image_size: int = 512,
-        camera_distance: float = CANONICAL_DISTANCE,
+        camera_distance: float = EVAL_CAMERA_DISTANCE,
         crop_expand: float = CROP_EXPAND,
         mask_box_threshold: int = MASK_BOX_THRESHOLD,
         protocol: str = "original",
@@ -174,78 +171,3 @@ class CO3DMultiView(MultiViewEvalDataset):
             center=read_pointcloud_center(seq_dir / "pointcloud.ply"),
             view_names=frames,
         )
-
-
-# ----------------------------------------------------------------------------- writer
-
-
-def c2w_to_pytorch3d(c2w_opengl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """PyTorch3D (R [3,3], T [3]) of an OpenGL c2w [4,4] (inverse of `pytorch3d_to_c2w`)."""
-    flip = torch.diag(torch.tensor([-1.0, 1.0, -1.0, 1.0], dtype=torch.float64))
-    w2c = torch.linalg.inv(c2w_opengl.to(torch.float64) @ flip)
-    return w2c[:3, :3].T.contiguous(), w2c[:3, 3].contiguous()
-
-
-def _to_uint8_hwc(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    if isinstance(image, torch.Tensor):
-        if image.is_floating_point():
-            image = (image.clamp(0, 1) * 255.0).round().to(torch.uint8)
-        image = image.permute(1, 2, 0).cpu().numpy() if image.ndim == 3 else image.cpu().numpy()
-    image = np.asarray(image)
-    return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
-
-
-def write_co3d_sequence(
-    root: str | os.PathLike,
-    category: str,
-    sequence: str,
-    frames: Sequence[dict],
-    points: np.ndarray,
-    jpeg_quality: int = 100,
-) -> None:
-    """Write one sequence in CO3D's layout and add its frames to the category's annotations.
-
-    frames: dicts with `name` ('frame000001.jpg'), `rgb` ([3,H,W] float/uint8 or HWC uint8),
-    `mask` ([1,H,W] or HW), `c2w` (OpenGL [4,4]) and `focal_px`; principal point at the centre.
-    points [P,3] becomes `pointcloud.ply`.
-    """
-    import trimesh
-
-    root = Path(root)
-    seq_dir = root / category / sequence
-    (seq_dir / "images").mkdir(parents=True, exist_ok=True)
-    (seq_dir / "masks").mkdir(parents=True, exist_ok=True)
-    annotations_path = root / category / "frame_annotations.jgz"
-    entries = []
-    if annotations_path.is_file():
-        with gzip.open(annotations_path, "rt", encoding="utf-8") as handle:
-            entries = [e for e in json.load(handle) if e["sequence_name"] != sequence]
-    for index, frame in enumerate(frames):
-        rgb, mask = _to_uint8_hwc(frame["rgb"]), _to_uint8_hwc(frame["mask"])
-        height, width = rgb.shape[:2]
-        name = frame_file_name(frame["name"])
-        with atomic_path(seq_dir / "images" / name) as tmp:
-            PIL.Image.fromarray(rgb).save(tmp, format="JPEG", quality=jpeg_quality, subsampling=0)
-        with atomic_path(seq_dir / "masks" / Path(name).with_suffix(".png")) as tmp:
-            PIL.Image.fromarray(mask).save(tmp, format="PNG")
-        R, T = c2w_to_pytorch3d(torch.as_tensor(frame["c2w"]))
-        half = min(height, width) / 2.0
-        entries.append(
-            {
-                "sequence_name": sequence,
-                "frame_number": index,
-                "frame_timestamp": float(index),
-                "image": {"path": f"{category}/{sequence}/images/{name}", "size": [height, width]},
-                "mask": {"path": f"{category}/{sequence}/masks/{Path(name).with_suffix('.png')}"},
-                "viewpoint": {
-                    "R": R.tolist(),
-                    "T": T.tolist(),
-                    "focal_length": [float(frame["focal_px"]) / half] * 2,
-                    "principal_point": [0.0, 0.0],
-                    "intrinsics_format": "ndc_isotropic",
-                },
-            }
-        )
-    with atomic_path(seq_dir / "pointcloud.ply") as tmp:
-        trimesh.PointCloud(np.asarray(points, dtype=np.float64)).export(str(tmp), file_type="ply")
-    atomic_write_bytes(annotations_path, gzip.compress(json.dumps(entries).encode(), mtime=0))

@@ -2,7 +2,7 @@
 
 Reader and writer, byte-compatible with COLMAP's own `read_write_model.py`. `images.bin` holds
 world-to-camera poses (quaternion w,x,y,z + translation) in OpenCV camera axes; convert them with
-`real3d.geometry.cameras.colmap_to_c2w` (and back with `c2w_to_colmap`).
+`real3d.geometry.colmap_to_c2w` / `cameras_from_colmap` (and back with `c2w_to_colmap`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from real3d.io import atomic_write_bytes
 
@@ -206,35 +205,3 @@ def write_points3D_binary(points: dict[int, Point3D] | list[Point3D], path: str 
         track = np.stack([np.asarray(p.image_ids), np.asarray(p.point2D_idxs)], -1).astype("<i4")
         out.append(track.tobytes())
     atomic_write_bytes(path, b"".join(out))
-
-
-def rotation_to_quaternion(rotation: torch.Tensor) -> torch.Tensor:
-    """Unit quaternion (w, x, y, z), w ≥ 0, of a rotation matrix [3,3] (inverse of quaternion_to_rotation)."""
-    m = rotation.to(torch.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    # Shepperd's method: pick the largest of w, x, y, z for numerical stability.
-    candidates = torch.stack([trace, m[0, 0], m[1, 1], m[2, 2]])
-    k = int(torch.argmax(candidates))
-    if k == 0:
-        s = torch.sqrt(1.0 + trace) * 2
-        q = torch.stack([0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s])
-    elif k == 1:
-        s = torch.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2]) * 2
-        q = torch.stack([(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s])
-    elif k == 2:
-        s = torch.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2]) * 2
-        q = torch.stack([(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s])
-    else:
-        s = torch.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1]) * 2
-        q = torch.stack([(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s])
-    q = q / torch.linalg.norm(q)
-    return -q if q[0] < 0 else q
-
-
-def c2w_to_colmap(c2w_opengl: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """COLMAP (qvec, tvec) world-to-camera of an OpenGL c2w [4,4] (inverse of colmap_to_c2w)."""
-    from real3d.geometry.cameras import opencv_to_opengl
-
-    c2w_opencv = opencv_to_opengl(c2w_opengl.to(torch.float64))  # the axis flip is its own inverse
-    w2c = torch.linalg.inv(c2w_opencv)
-    return rotation_to_quaternion(w2c[:3, :3]).numpy(), w2c[:3, 3].numpy()

@@ -4,7 +4,8 @@ in-the-wild crops; each source is optional and configured by plain arguments (ro
 files, sizes), so Hydra can build it directly.
 
 `train_dataloader()` returns {"mv": loader, "sv": loader} when both kinds are configured (Lightning
-combines them with "max_size_cycle"), or the one loader that is. `val_dataloader()` is, with
+combines them with "max_size_cycle"), or the one loader that is; their batches are typed
+(`MultiViewBatch`, `SingleViewBatch`: real3d.data.samples). `val_dataloader()` is, with
 `val_mvimgnet_root` set, the MVImgNet multi-view evaluation subset read by the evaluation code
 (unbatched items; the original's best-checkpoint metric), else the multi-view sources' test split
 with fixed views ([] when no multi-view source is configured).
@@ -18,34 +19,37 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
-from torch.utils.data._utils.collate import default_collate
 
-from real3d.data.base import DEFAULT_FOV_RAD, SOURCE_CAMERA_DISTANCE, SkippingDataset, check_protocol
+from real3d.data.base import SkippingDataset, check_protocol
 from real3d.data.gobjaverse import GOBJAVERSE_INPUT_VIEWS, GObjaverseDataset
 from real3d.data.mvimgnet_sv import MVImgNetSingleViewDataset
+from real3d.data.samples import MultiViewBatch, SingleViewBatch
 from real3d.data.wild import EVAL_PAD, TRAIN_PAD_RANGE, WildSingleViewDataset
 from real3d.data.zero123 import GOBJAVERSE_INDEX_NAME, ZERO123_FOV_DEG, ZERO123_NUM_VIEWS, Zero123Dataset
 from real3d.errors import Real3DError
+from real3d.geometry import INPUT_FOV_RAD, SOURCE_CAMERA_DISTANCE
 
 logger = logging.getLogger(__name__)
 
 
 class SkippingCollate:
-    """Default collate of the samples that are not None; counts the dropped ones.
+    """`collate` of the samples that are not None (e.g. `MultiViewBatch.collate`); counts the dropped ones.
 
     Returns None when every sample of the batch was bad (the training step must skip a None
     batch). Counts are in shared memory, so collates run in worker processes are counted too.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, collate: Callable[[list[dict]], Any]) -> None:
+        self.collate = collate
         self._counts = torch.zeros(2, dtype=torch.int64).share_memory_()  # [dropped, empty batches]
 
-    def __call__(self, batch: Sequence[dict | None]):
+    def __call__(self, batch: Sequence[dict | None]) -> Any:
         kept = [sample for sample in batch if sample is not None]
         if len(kept) < len(batch):
             self._counts[0] += len(batch) - len(kept)
@@ -53,7 +57,7 @@ class SkippingCollate:
             self._counts[1] += 1
             logger.warning("a whole batch of %d items was bad; returning None", len(batch))
             return None
-        return default_collate(kept)
+        return self.collate(kept)
 
     @property
     def dropped(self) -> int:
@@ -117,7 +121,7 @@ class Real3DDataModule(pl.LightningDataModule):
         num_val_views: int = 5,
         targets_include_input: bool = True,
         camera_distance: float | Mapping[str, float] | None = None,
-        sv_fov_rad: float = DEFAULT_FOV_RAD,
+        sv_fov_rad: float = INPUT_FOV_RAD,
         sv_pad_range: Sequence[float] = TRAIN_PAD_RANGE,
         sv_eval_pad: float = EVAL_PAD,
         sv_augment: bool = False,
@@ -298,7 +302,8 @@ class Real3DDataModule(pl.LightningDataModule):
     # -- loaders -------------------------------------------------------------------------------
     def _loader(self, key: str, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
         hp = self.hparams
-        collate = self._collates.setdefault(key, SkippingCollate())
+        batch_type = SingleViewBatch if key == "sv" else MultiViewBatch
+        collate = self._collates.setdefault(key, SkippingCollate(batch_type.collate))
         workers = int(hp.num_workers)
         return DataLoader(
             dataset,

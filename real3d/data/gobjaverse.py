@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from real3d.data import image_ops
-from real3d.data.base import SOURCE_CAMERA_DISTANCE, BadItem, MultiViewObjectDataset
-from real3d.geometry.cameras import opencv_to_opengl
+from real3d.data.base import BadItem, MultiViewObjectDataset
+from real3d.geometry import SOURCE_CAMERA_DISTANCE, fov_to_focal, opencv_to_opengl
 
 # The reference draws the training input view among the first 25 views (the upper orbit).
 GOBJAVERSE_INPUT_VIEWS = 25
@@ -103,4 +103,4 @@ class GObjaverseDataset(MultiViewObjectDataset):
         view_dir = Path(object_dir) / view
         c2w, x_fov, _ = read_gobjaverse_camera(view_dir / f"{view}.json")
         rgb, alpha = image_ops.read_rgba(view_dir / f"{view}.png")
-        return rgb, alpha, c2w, 0.5 / math.tan(0.5 * x_fov)
+        return rgb, alpha, c2w, fov_to_focal(x_fov, 1.0)  # focal over width

@@ -15,8 +15,8 @@ evaluation sample:
   soft mask is applied twice: img·m² + m(1−m) + 0.5(1−m)). "corrected" fills white, antialiases,
   clamps and composites the input once.
 - cameras translated to the world centre, rotated so the input camera sits at azimuth 0,
-  elevation 0, and scaled so it is `camera_distance` (3.0) away;
-- focal lengths: the input view's is set to `input_fov_rad` (0.691150367 rad unless the format
+  elevation 0, and scaled so it is `camera_distance` (`EVAL_CAMERA_DISTANCE`, 3.0) away;
+- focal lengths: the input view's is set to `input_fov_rad` (`INPUT_FOV_RAD` unless the format
   knows its field of view), the others keep their ratio to the input's.
 
 The principal point is taken at the image centre (as the reference protocol does).
@@ -34,11 +34,9 @@ from torch.utils.data import Dataset
 
 from real3d.data import image_ops
 from real3d.data.base import BadItem, check_protocol
-from real3d.geometry import canonicalize_to_input, fov_to_focal
+from real3d.geometry import EVAL_CAMERA_DISTANCE, INPUT_FOV_RAD, canonicalize_to_input, fov_to_focal
 
-INPUT_FOV_RAD = 0.691150367
 CROP_EXPAND = 1.6
-CANONICAL_DISTANCE = 3.0
 ORIGINAL_CROP_FILL = 255.0  # the original's out-of-image crop fill, on images in [0, 1]
 
 
@@ -105,7 +103,7 @@ def prepare_object(
     raw: RawObject,
     image_size: int = 512,
     cond_image_size: int = 512,
-    camera_distance: float = CANONICAL_DISTANCE,
+    camera_distance: float = EVAL_CAMERA_DISTANCE,
     crop_expand: float = CROP_EXPAND,
     protocol: str = "original",
 ) -> dict:
@@ -181,7 +179,7 @@ class MultiViewEvalDataset(Dataset):
         self,
         image_size: int = 512,
         cond_image_size: int = 512,
-        camera_distance: float = CANONICAL_DISTANCE,
+        camera_distance: float = EVAL_CAMERA_DISTANCE,
         crop_expand: float = CROP_EXPAND,
         protocol: str = "original",
     ) -> None:

@@ -14,17 +14,14 @@ the original's projection and of the "corrected" one).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import PIL.Image
 import torch
 
 from real3d.data import colmap, image_ops
 from real3d.data.base import BadItem
 from real3d.data.multiview_eval import (
-    CANONICAL_DISTANCE,
     CROP_EXPAND,
     MultiViewEvalDataset,
     RawObject,
@@ -32,8 +29,7 @@ from real3d.data.multiview_eval import (
     select_entries,
 )
 from real3d.data.splits import load_split, resolve_item
-from real3d.geometry.cameras import colmap_to_c2w
-from real3d.io import atomic_path
+from real3d.geometry import EVAL_CAMERA_DISTANCE, colmap_to_c2w, colmap_to_opencv_c2w
 
 MASK_THRESHOLD = 225  # foreground for the crop box and compositing
 CENTER_MASK_THRESHOLD = 128  # foreground for the world-centre estimate
@@ -153,7 +149,7 @@ class MVImgNetMultiView(MultiViewEvalDataset):
         max_items: int | None = None,
         image_size: int = 512,
         cond_image_size: int = 512,
-        camera_distance: float = CANONICAL_DISTANCE,
+        camera_distance: float = EVAL_CAMERA_DISTANCE,
         crop_expand: float = CROP_EXPAND,
         protocol: str = "original",
     ) -> None:
@@ -207,7 +203,9 @@ class MVImgNetMultiView(MultiViewEvalDataset):
             # The original projects with the COLMAP camera as stored, whatever the image size.
             camera_size = (camera.height, camera.width) if self.protocol == "original" else size
             intrinsics.append(_intrinsics(camera, *camera_size))
-            w2cs.append(torch.linalg.inv(_opencv_c2w(image)))
+            w2cs.append(
+                torch.linalg.inv(colmap_to_opencv_c2w(torch.from_numpy(image.qvec), torch.from_numpy(image.tvec)))
+            )
         if not masks:
             raise BadItem(f"no masks found for {sequence}")
         center = foreground_center(
@@ -249,63 +247,3 @@ class MVImgNetMultiView(MultiViewEvalDataset):
             center=self.sequence_center(sequence),
             view_names=frames,
         )
-
-
-def _opencv_c2w(image: colmap.Image) -> torch.Tensor:
-    from real3d.geometry.cameras import opencv_to_opengl
-
-    # colmap_to_c2w gives OpenGL axes; flipping back gives the OpenCV c2w used for projection.
-    return opencv_to_opengl(colmap_to_c2w(torch.from_numpy(image.qvec), torch.from_numpy(image.tvec)))
-
-
-# ----------------------------------------------------------------------------- writer
-
-
-def write_mvimgnet_sequence(
-    root: str | os.PathLike,
-    mask_root: str | os.PathLike,
-    sequence: str,
-    frames: Sequence[dict],
-    focal_px: float,
-    points: np.ndarray,
-    jpeg_quality: int = 100,
-) -> None:
-    """Write one sequence in MVImgNet's layout with a COLMAP model (one SIMPLE_RADIAL camera).
-
-    frames: dicts with `name` ('001.jpg'), `rgb` ([3,H,W] float/uint8), `mask` ([1,H,W]) and `c2w`
-    (OpenGL [4,4]); all frames share the image size and `focal_px`. points [P,3] → points3D.bin.
-    """
-    from real3d.data.co3d import _to_uint8_hwc
-
-    seq_dir = Path(root) / sequence
-    (seq_dir / "images").mkdir(parents=True, exist_ok=True)
-    sparse = seq_dir / "sparse" / "0"
-    sparse.mkdir(parents=True, exist_ok=True)
-    height = width = None
-    records = []
-    for image_id, frame in enumerate(frames, start=1):
-        rgb, mask = _to_uint8_hwc(frame["rgb"]), _to_uint8_hwc(frame["mask"])
-        height, width = rgb.shape[:2]
-        with atomic_path(seq_dir / "images" / frame["name"]) as tmp:
-            PIL.Image.fromarray(rgb).save(tmp, format="JPEG", quality=jpeg_quality, subsampling=0)
-        with atomic_path(mask_path(mask_root, sequence, frame["name"])) as tmp:
-            PIL.Image.fromarray(mask).save(tmp, format="PNG")
-        qvec, tvec = colmap.c2w_to_colmap(torch.as_tensor(frame["c2w"]))
-        records.append(colmap.Image(image_id, qvec, tvec, 1, frame["name"]))
-    camera = colmap.Camera(1, "SIMPLE_RADIAL", width, height, np.array([focal_px, width / 2, height / 2, 0.0]))
-    colmap.write_cameras_binary([camera], sparse / "cameras.bin")
-    colmap.write_images_binary(records, sparse / "images.bin")
-    colmap.write_points3D_binary(
-        [
-            colmap.Point3D(
-                i + 1,
-                np.asarray(p, dtype=np.float64),
-                np.array([128, 128, 128], np.uint8),
-                0.5,
-                np.zeros(0, np.int32),
-                np.zeros(0, np.int32),
-            )
-            for i, p in enumerate(points)
-        ],
-        sparse / "points3D.bin",
-    )

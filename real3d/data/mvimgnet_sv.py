@@ -19,21 +19,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from real3d.data import image_ops
-from real3d.data.base import (
-    DEFAULT_FOV_RAD,
-    SOURCE_CAMERA_DISTANCE,
-    BadItem,
-    SkippingDataset,
-    check_protocol,
-    singleview_sample,
-)
+from real3d.data.base import BadItem, check_protocol
 from real3d.data.mvimgnet import list_frames, mask_path
-from real3d.data.splits import load_split, resolve_item
+from real3d.data.singleview import SingleViewDataset
+from real3d.data.splits import resolve_item
 
 MVIMGNET_MASK_THRESHOLD = 225
 MVIMGNET_CROP_EXPAND = 1.7
@@ -116,76 +110,41 @@ def read_frame_and_mask(
     return rgb, resize(mask, tuple(rgb.shape[-2:]))
 
 
-class MVImgNetSingleViewDataset(SkippingDataset):
-    """Single-view samples from the first frame (or a random one) of MVImgNet sequences."""
+class MVImgNetSingleViewDataset(SingleViewDataset):
+    """Single-view samples from the first frame (or a random one) of MVImgNet sequences; the items'
+    root is `images_root`."""
 
     name = "mvimgnet_sv"
+    source = "mvimgnet"
+    default_split = "mvimgnet.json.gz"
 
     def __init__(
         self,
         images_root: str | os.PathLike,
         masks_root: str | os.PathLike,
-        split_file: str | os.PathLike | None = "mvimgnet.json.gz",
-        split: str = "train",
-        train: bool | None = None,
-        image_size: int = 512,
+        split_file: str | os.PathLike | None = None,
+        *,
         expand: float = MVIMGNET_CROP_EXPAND,
         mask_threshold: int = MVIMGNET_MASK_THRESHOLD,
         frame: str = "first",
-        camera_distance: float = SOURCE_CAMERA_DISTANCE["mvimgnet"],
-        fov_rad: float = DEFAULT_FOV_RAD,
-        augment: bool = False,
-        rotation_deg: float = 30.0,
-        color_jitter: Sequence[float] | None = (0.1, 0.1, 0.1, 0.2),
-        every_nth: int = 1,
-        max_items: int | None = None,
-        max_retries: int = 10,
-        name: str | None = None,
-        protocol: str = "original",
+        **common: Any,
     ) -> None:
-        super().__init__(train=(split == "train") if train is None else train, max_retries=max_retries, name=name)
         if frame not in ("first", "random"):
             raise ValueError(f"frame must be 'first' or 'random', got {frame!r}")
-        self.images_root = os.fspath(images_root)
+        super().__init__(images_root, split_file, **common)
         self.masks_root = os.fspath(masks_root)
-        self.split = split
-        self.image_size = int(image_size)
         self.expand = float(expand)
         self.mask_threshold = int(mask_threshold)
         self.frame = frame
-        self.camera_distance = float(camera_distance)
-        self.fov_rad = float(fov_rad)
-        self.augment = bool(augment)
-        self.rotation_deg = float(rotation_deg)
-        self.color_jitter = tuple(color_jitter) if color_jitter is not None else None
-        self.protocol = check_protocol(protocol)
-        if split_file is None:
-            split_file = "mvimgnet.json.gz"
-        items = [str(it) for it in load_split(split_file, split)]
-        self.items = items[:: max(1, int(every_nth))]
-        if max_items is not None:
-            self.items = self.items[: int(max_items)]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def describe(self, index: int) -> str:
-        return f"{self.images_root}/{self.items[index]}" if 0 <= index < len(self.items) else str(index)
 
     def choose_frame(self, sequence: str) -> str:
         """The first frame, or (frame="random", training) a random one."""
-        frames = sequence_frames(self.images_root, sequence)
+        frames = sequence_frames(self.root, sequence)
         if self.frame == "first" or not self.train:
             return frames[0]
         return frames[int(torch.randint(len(frames), ()))]
 
-    def load(self, index: int) -> dict:
-        sequence = self.items[index]
-        frame = self.choose_frame(sequence)
-        rgb_u8, mask_u8 = read_frame_and_mask(self.images_root, self.masks_root, sequence, frame, self.protocol)
-        rgb, mask = crop_around_mask(rgb_u8, mask_u8, self.image_size, self.expand, self.mask_threshold, self.protocol)
-        if self.augment and self.train:
-            rgb, mask = image_ops.augment_rgb_mask(
-                rgb, mask, rotation_deg=self.rotation_deg, color_jitter=self.color_jitter
-            )
-        return singleview_sample(rgb, mask, self.camera_distance, self.fov_rad)
+    def read(self, item: str) -> tuple[torch.Tensor, torch.Tensor]:
+        frame = self.choose_frame(item)
+        rgb_u8, mask_u8 = read_frame_and_mask(self.root, self.masks_root, item, frame, self.protocol)
+        return crop_around_mask(rgb_u8, mask_u8, self.image_size, self.expand, self.mask_threshold, self.protocol)

@@ -17,22 +17,19 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
-import PIL.Image
 import torch
 
 from real3d.data import image_ops
 from real3d.data.base import BadItem
 from real3d.data.multiview_eval import (
-    CANONICAL_DISTANCE,
     MultiViewEvalDataset,
     RawObject,
     select_entries,
 )
 from real3d.data.splits import load_split, resolve_item
-from real3d.io import atomic_path, atomic_write_text
+from real3d.geometry import EVAL_CAMERA_DISTANCE, cameras_from_blender
 
 NUM_VIEWS = 11
 EVERY_NTH_OBJECT = 10
@@ -63,7 +60,7 @@ class OmniObject3DMultiView(MultiViewEvalDataset):
         num_views: int = NUM_VIEWS,
         image_size: int = 512,
         cond_image_size: int = 512,
-        camera_distance: float = CANONICAL_DISTANCE,
+        camera_distance: float = EVAL_CAMERA_DISTANCE,
         protocol: str = "original",
     ) -> None:
         super().__init__(image_size, cond_image_size, camera_distance, protocol=protocol)
@@ -114,15 +111,17 @@ class OmniObject3DMultiView(MultiViewEvalDataset):
             if c2w.shape != (4, 4):
                 raise BadItem(f"r_{index_}: transform_matrix must be 4x4, got {tuple(c2w.shape)}")
             c2ws.append(c2w)
+        height, width = rgb_u8.shape[-2:]  # the raw renders' size
+        cameras = cameras_from_blender(torch.stack(c2ws), fov_x, height, width)
         return RawObject(
             name=name,
             images=images,
             masks=masks,
             box_mask=None,
-            c2w=torch.stack(c2ws),
-            focals=torch.ones(len(chosen), dtype=torch.float64),  # one camera for all renders
+            c2w=cameras.c2w,
+            focals=cameras.focal,  # one camera for all renders
             center=torch.zeros(3, dtype=torch.float64),
-            input_fov_rad=fov_x,
+            input_fov_rad=float(cameras.fov_rad[0]),
             view_names=[f"r_{i}" for i in chosen],
             on_white=True,
         )
@@ -138,28 +137,3 @@ class OmniObject3DMultiView(MultiViewEvalDataset):
         mask = inside.to(torch.float32)
         rgb = image_ops.composite(image_ops.to_float(rgb_u8), mask, image_ops.WHITE)
         return image_ops.resize_image(rgb, size, antialias=True), image_ops.resize_mask(mask, size)
-
-
-# ----------------------------------------------------------------------------- writer
-
-
-def write_omniobject3d_object(
-    root: str | os.PathLike,
-    name: str,
-    rgba: Sequence[torch.Tensor],
-    c2w_opengl: torch.Tensor,
-    camera_angle_x: float,
-) -> Path:
-    """Write one object in OmniObject3D's render layout: rgba [4,H,W] per view, c2w [N,4,4]."""
-    folder = object_dir(root, name)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    frames = []
-    for i, image in enumerate(rgba):
-        if image.is_floating_point():
-            image = (image.clamp(0, 1) * 255.0).round().to(torch.uint8)
-        with atomic_path(folder / "images" / f"r_{i}.png") as tmp:
-            PIL.Image.fromarray(image.permute(1, 2, 0).cpu().numpy()).save(tmp, format="PNG")
-        frames.append({"file_path": f"r_{i}", "transform_matrix": c2w_opengl[i].tolist()})
-    meta = {"camera_angle_x": float(camera_angle_x), "frames": frames}
-    atomic_write_text(folder / "transforms.json", json.dumps(meta, indent=1))
-    return folder

@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from real3d.data import image_ops
-from real3d.data.base import (
-    DEFAULT_FOV_RAD,
-    SOURCE_CAMERA_DISTANCE,
-    SkippingDataset,
-    check_protocol,
-    singleview_sample,
-)
-from real3d.data.splits import load_split, resolve_item
+from real3d.data.base import check_protocol
+from real3d.data.singleview import SingleViewDataset
+from real3d.data.splits import resolve_item
 
 WILD_ALPHA_THRESHOLD = 225
 TRAIN_PAD_RANGE = (1.45, 1.95)
@@ -57,57 +53,28 @@ def load_wild_crop(
     return image_ops.composite(image_ops.resize_image(rgb, image_size), mask, image_ops.WHITE), mask
 
 
-class WildSingleViewDataset(SkippingDataset):
+class WildSingleViewDataset(SingleViewDataset):
     """Single-view samples from in-the-wild RGBA crops (see the module docstring)."""
 
     name = "wild"
+    source = "wild"
+    default_split = "singleview.json.gz"
+    raw_target = True
 
     def __init__(
         self,
         root: str | os.PathLike,
-        split_file: str | os.PathLike | None = "singleview.json.gz",
-        split: str = "train",
-        train: bool | None = None,
-        image_size: int = 512,
+        split_file: str | os.PathLike | None = None,
+        *,
         pad_range: Sequence[float] = TRAIN_PAD_RANGE,
         eval_pad: float = EVAL_PAD,
         alpha_threshold: int = WILD_ALPHA_THRESHOLD,
-        camera_distance: float = SOURCE_CAMERA_DISTANCE["wild"],
-        fov_rad: float = DEFAULT_FOV_RAD,
-        augment: bool = False,
-        rotation_deg: float = 30.0,
-        color_jitter: Sequence[float] | None = (0.1, 0.1, 0.1, 0.2),
-        every_nth: int = 1,
-        max_items: int | None = None,
-        max_retries: int = 10,
-        name: str | None = None,
-        protocol: str = "original",
+        **common: Any,
     ) -> None:
-        super().__init__(train=(split == "train") if train is None else train, max_retries=max_retries, name=name)
-        self.root = os.fspath(root)
-        self.split = split
-        self.image_size = int(image_size)
+        super().__init__(root, split_file, **common)
         self.pad_range = (float(pad_range[0]), float(pad_range[1]))
         self.eval_pad = float(eval_pad)
         self.alpha_threshold = int(alpha_threshold)
-        self.protocol = check_protocol(protocol)
-        self.camera_distance = float(camera_distance)
-        self.fov_rad = float(fov_rad)
-        self.augment = bool(augment)
-        self.rotation_deg = float(rotation_deg)
-        self.color_jitter = tuple(color_jitter) if color_jitter is not None else None
-        if split_file is None:
-            split_file = "singleview.json.gz"
-        items = [str(it) for it in load_split(split_file, split)]
-        self.items = items[:: max(1, int(every_nth))]
-        if max_items is not None:
-            self.items = self.items[: int(max_items)]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def describe(self, index: int) -> str:
-        return f"{self.root}/{self.items[index]}" if 0 <= index < len(self.items) else str(index)
 
     def pad_factor(self) -> float:
         if not self.train:
@@ -115,12 +82,6 @@ class WildSingleViewDataset(SkippingDataset):
         low, high = self.pad_range
         return low + float(torch.rand(())) * (high - low)
 
-    def load(self, index: int) -> dict:
-        path = resolve_item(self.root, self.items[index])
-        rgb, mask = load_wild_crop(path, self.pad_factor(), self.image_size, self.alpha_threshold, self.protocol)
-        if self.augment and self.train:
-            rgb, mask = image_ops.augment_rgb_mask(
-                rgb, mask, rotation_deg=self.rotation_deg, color_jitter=self.color_jitter
-            )
-            rgb = image_ops.composite(rgb, mask, image_ops.WHITE)  # the original's augmented target
-        return singleview_sample(rgb, mask, self.camera_distance, self.fov_rad, target=rgb)
+    def read(self, item: str) -> tuple[torch.Tensor, torch.Tensor]:
+        path = resolve_item(self.root, item)
+        return load_wild_crop(path, self.pad_factor(), self.image_size, self.alpha_threshold, self.protocol)

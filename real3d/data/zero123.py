@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from real3d.data import image_ops
-from real3d.data.base import SOURCE_CAMERA_DISTANCE, BadItem, MultiViewObjectDataset
+from real3d.data.base import BadItem, MultiViewObjectDataset
 from real3d.data.splits import discover, load_split, read_json_any, split_part
 from real3d.errors import Real3DError
-from real3d.geometry.cameras import w2c_to_c2w
+from real3d.geometry import SOURCE_CAMERA_DISTANCE, fov_to_focal, w2c_to_c2w
 
 log = logging.getLogger(__name__)
 
@@ -141,4 +141,4 @@ class Zero123Dataset(MultiViewObjectDataset):
         object_dir = Path(object_dir)
         c2w = read_zero123_camera(object_dir / f"{view}.npy")
         rgb, alpha = image_ops.read_rgba(object_dir / f"{view}.png")
-        return rgb, alpha, c2w, 0.5 / math.tan(0.5 * math.radians(self.fov_deg))
+        return rgb, alpha, c2w, fov_to_focal(math.radians(self.fov_deg), 1.0)  # focal over width

@@ -1,7 +1,47 @@
-"""Cameras, rays and camera-convention conversions (world: right-handed, z up; c2w in OpenGL)."""
+"""Cameras, rays and camera-convention conversions (world: right-handed, z up; c2w in OpenGL).
 
-from real3d.geometry.camera_type import Cameras
-from real3d.geometry.cameras import (
+`Cameras` (cameras.py) is the one camera type; `conventions.py` holds the canonical constants and
+the constructors of `Cameras` from each dataset convention with their inverses; `poses.py` the pose
+and lens helpers; `rays.py` the ray generation behind `Cameras.rays`; `sampling.py` the training
+camera samplers.
+"""
+
+from real3d.geometry.cameras import Cameras
+from real3d.geometry.conventions import (
+    DEMO_ORBIT_DISTANCE,
+    DEMO_ORBIT_FOVY_DEG,
+    EVAL_CAMERA_DISTANCE,
+    INPUT_FOV_RAD,
+    REAL_CAMERA_DISTANCE,
+    SOURCE_CAMERA_DISTANCE,
+    SYNTHETIC_CAMERA_DISTANCE,
+    c2w_to_colmap,
+    c2w_to_pytorch3d,
+    c2w_to_spherical,
+    cameras_from_blender,
+    cameras_from_colmap,
+    cameras_from_opencv,
+    cameras_from_pytorch3d,
+    cameras_to_blender,
+    cameras_to_colmap,
+    cameras_to_opencv,
+    cameras_to_pytorch3d,
+    canonical_input_camera,
+    colmap_to_c2w,
+    colmap_to_opencv_c2w,
+    ndc_scale,
+    opencv_to_opengl,
+    orbit_angles,
+    orbit_cameras,
+    pytorch3d_to_c2w,
+    quaternion_to_rotation,
+    rotation_to_quaternion,
+    spherical_cameras,
+    spherical_rays,
+    w2c_to_c2w,
+)
+from real3d.geometry.poses import (
+    canonical_input_c2w,
     canonicalize_to_input,
     cycle_camera,
     focal_to_fov,
@@ -9,18 +49,49 @@ from real3d.geometry.cameras import (
     look_at_c2w,
     spherical_c2w,
 )
-from real3d.geometry.rays import get_ray_directions, get_rays, rays_from_c2w, spherical_rays
+from real3d.geometry.rays import get_ray_directions, get_rays, rays_from_c2w
 
 __all__ = [
+    "DEMO_ORBIT_DISTANCE",
+    "DEMO_ORBIT_FOVY_DEG",
+    "EVAL_CAMERA_DISTANCE",
+    "INPUT_FOV_RAD",
+    "REAL_CAMERA_DISTANCE",
+    "SOURCE_CAMERA_DISTANCE",
+    "SYNTHETIC_CAMERA_DISTANCE",
     "Cameras",
+    "c2w_to_colmap",
+    "c2w_to_pytorch3d",
+    "c2w_to_spherical",
+    "cameras_from_blender",
+    "cameras_from_colmap",
+    "cameras_from_opencv",
+    "cameras_from_pytorch3d",
+    "cameras_to_blender",
+    "cameras_to_colmap",
+    "cameras_to_opencv",
+    "cameras_to_pytorch3d",
+    "canonical_input_c2w",
+    "canonical_input_camera",
     "canonicalize_to_input",
+    "colmap_to_c2w",
+    "colmap_to_opencv_c2w",
     "cycle_camera",
-    "fov_to_focal",
     "focal_to_fov",
+    "fov_to_focal",
     "get_ray_directions",
     "get_rays",
     "look_at_c2w",
+    "ndc_scale",
+    "opencv_to_opengl",
+    "orbit_angles",
+    "orbit_cameras",
+    "pytorch3d_to_c2w",
+    "quaternion_to_rotation",
     "rays_from_c2w",
+    "rotation_to_quaternion",
     "spherical_c2w",
+    "spherical_cameras",
     "spherical_rays",
+    "w2c_to_c2w",
 ]

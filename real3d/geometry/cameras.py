@@ -1,150 +1,91 @@
-"""Camera poses: spherical orbits, the cycle-consistency camera and input-view canonicalisation.
-
-All camera-to-world matrices here are 4x4, OpenGL convention (camera looks down -z, y up), in a
-right-handed world with z up.
-"""
+"""`Cameras`: a batch of pinhole cameras (OpenGL c2w, vertical field of view, image size) and its rays."""
 
 from __future__ import annotations
 
-import math
+import dataclasses
 
 import torch
-import torch.nn.functional as F
+
+from real3d.geometry.poses import focal_to_fov, fov_to_focal
+from real3d.geometry.rays import rays_from_c2w
 
 
-def fov_to_focal(fov_rad: float | torch.Tensor, size: float) -> float | torch.Tensor:
-    """Focal length in pixels for a field of view spanning `size` pixels."""
-    if isinstance(fov_rad, torch.Tensor):
-        return 0.5 * size / torch.tan(0.5 * fov_rad)
-    return 0.5 * size / math.tan(0.5 * fov_rad)
+@dataclasses.dataclass(frozen=True, eq=False)  # eq: tensors have no single truth value
+class Cameras:
+    """Pinhole cameras with the principal point at the image centre and square pixels.
 
-
-def focal_to_fov(focal: float | torch.Tensor, size: float) -> float | torch.Tensor:
-    """Field of view (radians) spanning `size` pixels at focal length `focal` (pixels)."""
-    if isinstance(focal, torch.Tensor):
-        return 2.0 * torch.atan(0.5 * size / focal)
-    return 2.0 * math.atan(0.5 * size / focal)
-
-
-def look_at_c2w(
-    camera_positions: torch.Tensor, center: torch.Tensor | None = None, up: torch.Tensor | None = None
-) -> torch.Tensor:
-    """OpenGL c2w [N,4,4] for cameras at `camera_positions` [N,3] looking at `center` (default origin)."""
-    n = camera_positions.shape[0]
-    if center is None:
-        center = torch.zeros_like(camera_positions)
-    if up is None:
-        up = torch.tensor([0.0, 0.0, 1.0], dtype=camera_positions.dtype, device=camera_positions.device)
-    up = up.expand(n, 3)
-    lookat = F.normalize(center - camera_positions, dim=-1)
-    right = F.normalize(torch.linalg.cross(lookat, up, dim=-1), dim=-1)
-    up = F.normalize(torch.linalg.cross(right, lookat, dim=-1), dim=-1)
-    c2w = torch.zeros(n, 4, 4, dtype=camera_positions.dtype, device=camera_positions.device)
-    c2w[:, :3, 0] = right
-    c2w[:, :3, 1] = up
-    c2w[:, :3, 2] = -lookat
-    c2w[:, :3, 3] = camera_positions
-    c2w[:, 3, 3] = 1.0
-    return c2w
-
-
-def spherical_c2w(
-    azimuth_deg: torch.Tensor | float,
-    elevation_deg: torch.Tensor | float,
-    distance: torch.Tensor | float,
-) -> torch.Tensor:
-    """OpenGL c2w [N,4,4] on a sphere around the origin: azimuth from +x toward +y, up = +z."""
-    azimuth_deg, elevation_deg, distance = torch.broadcast_tensors(
-        torch.as_tensor(azimuth_deg, dtype=torch.float32),
-        torch.as_tensor(elevation_deg, dtype=torch.float32),
-        torch.as_tensor(distance, dtype=torch.float32),
-    )
-    azimuth = torch.deg2rad(azimuth_deg.reshape(-1))
-    elevation = torch.deg2rad(elevation_deg.reshape(-1))
-    distance = distance.reshape(-1)
-    positions = torch.stack(
-        [
-            distance * torch.cos(elevation) * torch.cos(azimuth),
-            distance * torch.cos(elevation) * torch.sin(azimuth),
-            distance * torch.sin(elevation),
-        ],
-        dim=-1,
-    )
-    return look_at_c2w(positions)
-
-
-def cycle_camera(c2w_input: torch.Tensor, c2w_novel: torch.Tensor) -> torch.Tensor:
-    """Camera that sees the input view when the novel view becomes the new input: I · N⁻¹ · I."""
-    return c2w_input @ torch.linalg.inv(c2w_novel) @ c2w_input
-
-
-def canonicalize_to_input(
-    c2w: torch.Tensor,
-    center: torch.Tensor | None = None,
-    distance: float = 3.0,
-    input_index: int = 0,
-) -> tuple[torch.Tensor, float]:
-    """Express cameras [N,4,4] relative to view `input_index`, placed at azimuth 0, elevation 0.
-
-    The world is first translated so `center` (default origin) is at the origin and scaled so the
-    input camera is `distance` away from it; returns the new c2w and the scale applied.
+    `c2w` [*B,4,4] camera-to-world in OpenGL axes (looks down -z, y up); `fov_rad` [*B] the vertical
+    field of view, the one unit of the intrinsics (kept in float64, so that a focal length in pixels
+    survives the round trip through it exactly in float32); `height`, `width` the image size in pixels.
+    Constructors from each dataset convention are in `real3d.geometry.conventions`.
     """
-    c2w = c2w.clone().to(torch.float64)
-    if center is not None:
-        c2w[:, :3, 3] -= center.to(c2w)
-    scale = distance / float(torch.linalg.norm(c2w[input_index, :3, 3]))
-    c2w[:, :3, 3] *= scale
-    canonical = spherical_c2w(0.0, 0.0, distance)[0].to(c2w)
-    relative = canonical @ torch.linalg.inv(c2w[input_index])
-    return (relative @ c2w).to(torch.float32), scale
 
+    c2w: torch.Tensor
+    fov_rad: torch.Tensor
+    height: int
+    width: int
 
-def opencv_to_opengl(c2w: torch.Tensor) -> torch.Tensor:
-    """Convert c2w [...,4,4] from OpenCV camera axes (x right, y down, z forward) to OpenGL."""
-    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=c2w.dtype, device=c2w.device))
-    return c2w @ flip
+    def __post_init__(self) -> None:
+        c2w = torch.as_tensor(self.c2w)
+        if c2w.ndim < 2 or tuple(c2w.shape[-2:]) != (4, 4):
+            raise ValueError(f"c2w must be [...,4,4], got {tuple(c2w.shape)}")
+        fov = torch.as_tensor(self.fov_rad, dtype=torch.float64, device=c2w.device)
+        object.__setattr__(self, "c2w", c2w)
+        object.__setattr__(self, "fov_rad", fov.expand(c2w.shape[:-2]).clone())
+        object.__setattr__(self, "height", int(self.height))
+        object.__setattr__(self, "width", int(self.width))
 
+    @classmethod
+    def from_focal(cls, c2w: torch.Tensor, focal: float | torch.Tensor, height: int, width: int) -> Cameras:
+        """Cameras from focal lengths in pixels of an image `height` pixels high."""
+        return cls(c2w, focal_to_fov(torch.as_tensor(focal, dtype=torch.float64), height), height, width)
 
-def w2c_to_c2w(w2c: torch.Tensor) -> torch.Tensor:
-    """Invert world-to-camera [...,3,4] or [...,4,4] into a 4x4 camera-to-world."""
-    if w2c.shape[-2] == 3:
-        bottom = torch.zeros(*w2c.shape[:-2], 1, 4, dtype=w2c.dtype, device=w2c.device)
-        bottom[..., 0, 3] = 1.0
-        w2c = torch.cat([w2c, bottom], dim=-2)
-    return torch.linalg.inv(w2c)
+    @property
+    def batch_shape(self) -> torch.Size:
+        return self.c2w.shape[:-2]
 
+    @property
+    def focal(self) -> torch.Tensor:
+        """Focal lengths [*B] in pixels of this image size (in c2w's floating dtype)."""
+        dtype = self.c2w.dtype if self.c2w.is_floating_point() else torch.float32
+        return fov_to_focal(self.fov_rad, self.height).to(dtype)
 
-def quaternion_to_rotation(qvec: torch.Tensor) -> torch.Tensor:
-    """Rotation matrix [...,3,3] from unit quaternions [...,4] in (w, x, y, z) order (COLMAP)."""
-    q = F.normalize(qvec, dim=-1)
-    w, x, y, z = q.unbind(-1)
-    return torch.stack(
-        [
-            torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            torch.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            torch.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        dim=-2,
-    )
+    @property
+    def device(self) -> torch.device:
+        return self.c2w.device
 
+    def __len__(self) -> int:
+        return self.c2w.shape[0]
 
-def colmap_to_c2w(qvec: torch.Tensor, tvec: torch.Tensor) -> torch.Tensor:
-    """OpenGL c2w [...,4,4] from COLMAP world-to-camera quaternion (w,x,y,z) and translation."""
-    rot = quaternion_to_rotation(qvec)
-    w2c = torch.cat([rot, tvec[..., :, None]], dim=-1)
-    return opencv_to_opengl(w2c_to_c2w(w2c))
+    def __getitem__(self, index: int | slice | torch.Tensor | tuple) -> Cameras:
+        """The cameras at `index` of the batch dimensions (the image size is shared)."""
+        return Cameras(self.c2w[index], self.fov_rad[index], self.height, self.width)
 
+    def resized(self, height: int, width: int | None = None) -> Cameras:
+        """The same cameras imaging at another size (the vertical field of view is kept)."""
+        return Cameras(self.c2w, self.fov_rad, height, height if width is None else width)
 
-def pytorch3d_to_c2w(R: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
-    """OpenGL c2w [...,4,4] from PyTorch3D R [...,3,3], T [...,3] (row vectors, +X left, +Y up, +Z fwd).
+    def reshape(self, *shape: int) -> Cameras:
+        """Cameras with their batch dimensions reshaped to `shape`."""
+        return Cameras(self.c2w.reshape(*shape, 4, 4), self.fov_rad.reshape(*shape), self.height, self.width)
 
-    PyTorch3D maps world points as x_cam = x_world @ R + T, so the column-vector world-to-camera
-    rotation is Rᵀ; its camera x axis points left, so OpenGL's camera is that one with x and z flipped.
-    """
-    w2c = torch.zeros(*R.shape[:-2], 4, 4, dtype=R.dtype, device=R.device)
-    w2c[..., :3, :3] = R.transpose(-1, -2)
-    w2c[..., :3, 3] = T
-    w2c[..., 3, 3] = 1.0
-    c2w_p3d = torch.linalg.inv(w2c)
-    flip = torch.diag(torch.tensor([-1.0, 1.0, -1.0, 1.0], dtype=R.dtype, device=R.device))
-    return c2w_p3d @ flip
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Cameras:
+        """The cameras on `device`, c2w cast to `dtype` (the field of view stays float64)."""
+        return Cameras(self.c2w.to(device, dtype), self.fov_rad.to(device), self.height, self.width)
+
+    @staticmethod
+    def cat(cameras: list[Cameras], dim: int = 0) -> Cameras:
+        """Cameras of the same image size concatenated along batch dimension `dim`."""
+        size = {(c.height, c.width) for c in cameras}
+        if len(size) != 1:
+            raise ValueError(f"cannot concatenate cameras of different image sizes: {sorted(size)}")
+        height, width = size.pop()
+        c2w = torch.cat([c.c2w for c in cameras], dim=dim)
+        return Cameras(c2w, torch.cat([c.fov_rad for c in cameras], dim=dim), height, width)
+
+    def rays(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """World rays through the pixel centres: rays_o, rays_d [*B,H,W,3] float32 (rays_d unit length)."""
+        focal = fov_to_focal(self.fov_rad.reshape(-1), self.height).to(torch.float32)  # [N]
+        rays_o, rays_d = rays_from_c2w(self.c2w.reshape(-1, 4, 4), focal, self.height, self.width)
+        shape = (*self.batch_shape, self.height, self.width, 3)
+        return rays_o.reshape(shape), rays_d.reshape(shape)

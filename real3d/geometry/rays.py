@@ -1,11 +1,9 @@
-"""Ray generation from pinhole cameras in the OpenGL convention."""
+"""Ray generation from pinhole cameras in the OpenGL convention (`Cameras.rays` is the entry point)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-from real3d.geometry.cameras import fov_to_focal, spherical_c2w
 
 
 def get_ray_directions(
@@ -44,19 +42,3 @@ def rays_from_c2w(
     directions = unit[None].repeat(c2w.shape[0], 1, 1, 1)
     directions[..., :2] = directions[..., :2] / focal[:, None, None, None]
     return get_rays(directions, c2w.to(torch.float32))
-
-
-def spherical_rays(
-    n_views: int,
-    elevation_deg: float,
-    camera_distance: float,
-    fovy_deg: float,
-    height: int,
-    width: int,
-    azimuth_offset_deg: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rays [n_views,H,W,3] of an orbit with evenly spaced azimuths starting at `azimuth_offset_deg`."""
-    azimuth_deg = torch.linspace(0.0, 360.0, n_views + 1)[:n_views] + azimuth_offset_deg
-    c2w = spherical_c2w(azimuth_deg, elevation_deg, camera_distance)
-    focal = fov_to_focal(torch.deg2rad(torch.tensor(fovy_deg)), height)
-    return rays_from_c2w(c2w, focal, height, width)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from real3d.geometry.cameras import cycle_camera, spherical_c2w
+from real3d.geometry.poses import canonical_input_c2w, cycle_camera, spherical_c2w
 
 
 def sample_split_sign_angles(n: int, range_deg: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -72,7 +72,7 @@ def sample_single_view_cameras(
     drawn from the curriculum instead (magnitudes in [min, max], random signs).
     """
     c2w, cycle = [], []
-    c2w_input = spherical_c2w(0.0, 0.0, distance)  # [1,4,4]
+    c2w_input = canonical_input_c2w(distance)  # [1,4,4]
     for _ in range(batch_size):
         azimuth_deg, elevation_deg = sample_novel_view_angles(
             n_views, azimuth_range_deg, elevation_range_deg, generator

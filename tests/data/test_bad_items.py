@@ -9,6 +9,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from torch.utils.data import default_collate
 
 from real3d.data.datamodule import Real3DDataModule, SkippingCollate
 from real3d.data.gobjaverse import GObjaverseDataset
@@ -91,7 +92,7 @@ def test_singleview_bad_items(tmp_path, synthetic_copy):
 
 
 def test_collate_drops_and_counts():
-    collate = SkippingCollate()
+    collate = SkippingCollate(default_collate)
     batch = collate([{"x": torch.ones(2)}, None, {"x": torch.zeros(2)}])
     assert batch["x"].shape == (2, 2) and collate.dropped == 1
     assert collate([None, None]) is None
@@ -119,7 +120,7 @@ def test_counts_from_worker_processes_reach_the_datamodule(synthetic_copy):
     assert counts["dropped/mv_val"] == 1 and counts["empty_batches/mv_val"] == 1
     assert dm.total_skipped() == 1
     train = next(iter(dm.train_dataloader()))
-    assert train["rgb"].shape[0] == 2 and dm.skipped_counts()["gobjaverse/train"] == 0
+    assert train.rgb.shape[0] == 2 and dm.skipped_counts()["gobjaverse/train"] == 0
 
 
 @pytest.mark.parametrize("entry", ["../outside", "/abs/path"])

@@ -12,9 +12,9 @@ import torch
 from hydra.utils import instantiate
 
 from real3d.data.gobjaverse import GObjaverseDataset
+from real3d.data.synthetic.generate import make_gobjaverse_object
 from real3d.data.synthetic.render import Lighting
 from real3d.data.synthetic.shapes import Material, Part, SceneObject
-from real3d.data.synthetic.writers import write_gobjaverse_object
 from real3d.data.wild import WildSingleViewDataset
 from real3d.data.zero123 import Zero123Dataset
 from real3d.geometry import spherical_c2w
@@ -53,7 +53,7 @@ def _half_width_multiview(sample: dict) -> float:
     """Half width of the input view's frame at the object (the origin): distance · tan(fov / 2)."""
     distance = float(sample["c2w_input"][:3, 3].norm())
     size = sample["rgb"].shape[-1]
-    return distance * (0.5 * size) / float(sample["focal"][0])
+    return distance * (0.5 * size) / float(sample["cameras"].focal[0])
 
 
 def test_synthetic_and_real_samples_frame_objects_alike(synthetic_set):
@@ -78,7 +78,7 @@ def test_a_gobjaverse_object_of_maximal_extent_stays_in_the_renderer_box(tmp_pat
     world = spherical_c2w(
         torch.tensor([30.0, 100.0, 200.0, 290.0, 45.0]), torch.full((5,), 20.0), GOBJAVERSE_NEAREST_DISTANCE
     )
-    write_gobjaverse_object(tmp_path / "obj", obj, world, 16, 49.1, Lighting())
+    make_gobjaverse_object(tmp_path / "obj", obj, world, 16, 49.1, Lighting())
     ds = GObjaverseDataset(
         tmp_path, None, split="test", cond_image_size=16, render_size=16, num_target_views=5, camera_distance=distance
     )

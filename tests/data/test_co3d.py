@@ -11,14 +11,13 @@ import torch
 
 from real3d.data.co3d import (
     CO3DMultiView,
-    c2w_to_pytorch3d,
     focal_pixels,
     frame_file_name,
     viewpoint_c2w,
-    write_co3d_sequence,
 )
-from real3d.data.multiview_eval import INPUT_FOV_RAD, centered_crop_box, original_crop_box
-from real3d.geometry import fov_to_focal, look_at_c2w
+from real3d.data.multiview_eval import centered_crop_box, original_crop_box
+from real3d.data.writers import write_co3d_sequence
+from real3d.geometry import INPUT_FOV_RAD, c2w_to_pytorch3d, fov_to_focal, look_at_c2w
 
 NAMES = ["frame000005.jpg", "frame000001.jpg", "frame000009.jpg"]
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from real3d.data import colmap
-from real3d.geometry import spherical_c2w
-from real3d.geometry.cameras import colmap_to_c2w, quaternion_to_rotation
+from real3d.geometry import c2w_to_colmap, colmap_to_c2w, quaternion_to_rotation, rotation_to_quaternion, spherical_c2w
 
 
 def test_round_trip(tmp_path):
@@ -76,14 +75,14 @@ def test_pose_conversion_round_trip_and_convention():
     for _ in range(20):
         rot, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))
         rot = rot * torch.det(rot)
-        q = colmap.rotation_to_quaternion(rot)
+        q = rotation_to_quaternion(rot)
         torch.testing.assert_close(quaternion_to_rotation(q), rot)
     c2w = spherical_c2w(30.0, 20.0, 2.0)[0].double()
-    qvec, tvec = colmap.c2w_to_colmap(c2w)
-    torch.testing.assert_close(colmap_to_c2w(torch.from_numpy(qvec), torch.from_numpy(tvec)), c2w, atol=1e-6, rtol=0)
+    qvec, tvec = c2w_to_colmap(c2w)
+    torch.testing.assert_close(colmap_to_c2w(qvec, tvec), c2w, atol=1e-6, rtol=0)
     # OpenCV camera axes: the world origin (in front of the camera) has z > 0, the world up (+z)
     # points to image up, i.e. negative y.
-    rot = quaternion_to_rotation(torch.from_numpy(qvec))
-    origin_cam = torch.from_numpy(tvec)
+    rot = quaternion_to_rotation(qvec)
+    origin_cam = tvec
     assert origin_cam[2] > 0 and abs(origin_cam[0]) < 1e-6
     assert (rot @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))[1] < 0

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from real3d.data.datamodule import Real3DDataModule
+from real3d.data.samples import MultiViewBatch, SingleViewBatch
 from real3d.errors import Real3DError
 
 TINY = dict(cond_image_size=32, render_size=8, num_workers=0)
@@ -40,22 +41,23 @@ def test_both_loaders(synthetic_set):
     loaders = dm.train_dataloader()
     assert set(loaders) == {"mv", "sv"}
     mv, sv = next(iter(loaders["mv"])), next(iter(loaders["sv"]))
-    assert mv["rgb"].shape == (2, 4, 3, 8, 8) and mv["rays_d"].shape == (2, 4, 8, 8, 3)
-    assert mv["c2w_input"].shape == (2, 4, 4) and mv["index"].shape == (2,)
-    assert sv["image_input"].shape == (3, 3, 32, 32) and sv["fov_rad"].shape == (3,)
+    assert isinstance(mv, MultiViewBatch) and isinstance(sv, SingleViewBatch)
+    assert mv.rgb.shape == (2, 4, 3, 8, 8) and mv.cameras.rays()[1].shape == (2, 4, 8, 8, 3)
+    assert mv.c2w_input.shape == (2, 4, 4) and mv.index.shape == (2,)
+    assert sv.image_input.shape == (3, 3, 32, 32) and sv.fov_rad.shape == (3,)
     val = list(dm.val_dataloader())
-    assert len(val) == 2 and val[0]["rgb"].shape == (1, 5, 3, 8, 8)  # 5 fixed views per object
+    assert len(val) == 2 and val[0].rgb.shape == (1, 5, 3, 8, 8)  # 5 fixed views per object
 
 
 def test_one_kind_only(synthetic_set):
     mv_only = Real3DDataModule(**_mv(synthetic_set), **TINY)
     assert isinstance(mv_only.train_dataloader(), DataLoader)
-    assert next(iter(mv_only.train_dataloader()))["c2w"].shape == (1, 4, 4, 4)
+    assert next(iter(mv_only.train_dataloader())).cameras.c2w.shape == (1, 4, 4, 4)
     sv_only = Real3DDataModule(
         wild_root=synthetic_set["wild"]["root"], wild_split=synthetic_set["wild"]["split"], **TINY
     )
     loader = sv_only.train_dataloader()
-    assert isinstance(loader, DataLoader) and "c2w" not in next(iter(loader))
+    assert isinstance(loader, DataLoader) and isinstance(next(iter(loader)), SingleViewBatch)
     assert sv_only.val_dataloader() == []
     with pytest.raises(Real3DError, match="no training data"):
         Real3DDataModule(**TINY).setup("fit")
@@ -77,7 +79,7 @@ def test_hydra_instantiate(synthetic_set):
         }
     )
     dm = instantiate(cfg)
-    assert next(iter(dm.train_dataloader()))["rgb"].shape[1] == 3
+    assert next(iter(dm.train_dataloader())).rgb.shape[1] == 3
 
 
 class _Probe(pl.LightningModule):
@@ -89,11 +91,11 @@ class _Probe(pl.LightningModule):
         self.seen = []
 
     def training_step(self, batch, batch_idx):
-        self.seen.append((tuple(batch["mv"]["rgb"].shape), tuple(batch["sv"]["rgb"].shape)))
-        return (self.w - batch["mv"]["rgb"].mean() - batch["sv"]["mask"].mean()) ** 2
+        self.seen.append((tuple(batch["mv"].rgb.shape), tuple(batch["sv"].rgb.shape)))
+        return (self.w - batch["mv"].rgb.mean() - batch["sv"].mask.mean()) ** 2
 
     def validation_step(self, batch, batch_idx):
-        assert batch["c2w"].shape[1] == 5
+        assert batch.cameras.c2w.shape[1] == 5
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -124,7 +126,7 @@ def _mvimgnet_eval_set(root) -> tuple[str, str, str]:
 
     import numpy as np
 
-    from real3d.data.mvimgnet import write_mvimgnet_sequence
+    from real3d.data.writers import write_mvimgnet_sequence
     from real3d.geometry import spherical_c2w
 
     g = torch.Generator().manual_seed(0)
@@ -150,7 +152,8 @@ def test_validation_on_the_mvimgnet_evaluation_subset(synthetic_set, tmp_path):
     best-checkpoint metric)."""
     from real3d.data.mvimgnet import MVImgNetMultiView
     from real3d.evaluation import evaluate_multiview
-    from real3d.training import Real3DModule, build_lrm
+    from real3d.models import load
+    from real3d.training import Real3DModule
     from tests.conftest import TINY_MODEL_DIR
 
     images, masks, split = _mvimgnet_eval_set(tmp_path)
@@ -170,7 +173,7 @@ def test_validation_on_the_mvimgnet_evaluation_subset(synthetic_set, tmp_path):
     item = next(iter(loader))
     assert item["c2w"].shape == (5, 4, 4) and "focal_norm" in item  # unbatched evaluation items
     torch.manual_seed(0)
-    net = build_lrm(config=TINY_MODEL_DIR / "config.yaml", num_samples_per_ray=8)
+    net = load(config=TINY_MODEL_DIR / "config.yaml", render={"num_samples_per_ray": 8})
     module = Real3DModule(
         net, loss_weights={"perceptual": 0.0, "perceptual_cy": 0.0, "clip_novel": 0.0}, val_render_size=16
     )

@@ -12,14 +12,14 @@ import torch
 
 from real3d.data.base import choose_views
 from real3d.data.gobjaverse import GObjaverseDataset
-from real3d.data.synthetic.render import Lighting
-from real3d.data.synthetic.shapes import Material, Part, SceneObject, random_object
-from real3d.data.synthetic.writers import (
+from real3d.data.synthetic.generate import (
     DEFAULT_DOMAIN,
     gobjaverse_cameras,
-    write_gobjaverse_object,
-    write_zero123_object,
+    make_gobjaverse_object,
+    make_zero123_object,
 )
+from real3d.data.synthetic.render import Lighting
+from real3d.data.synthetic.shapes import Material, Part, SceneObject, random_object
 from real3d.data.zero123 import Zero123Dataset
 from real3d.geometry import rays_from_c2w, spherical_c2w
 
@@ -33,13 +33,20 @@ def _datasets(info, **kw):
     ]
 
 
+def _flat(sample: dict) -> dict:
+    """A sample with its target cameras spelled out: c2w, focal (px at h) and rays."""
+    cameras = sample.pop("cameras")
+    rays_o, rays_d = cameras.rays()
+    return {**sample, "c2w": cameras.c2w, "focal": cameras.focal, "rays_o": rays_o, "rays_d": rays_d}
+
+
 @pytest.mark.parametrize("train", [True, False])
 def test_sample_contract(synthetic_set, train):
     n = 4 if train else 5
     for ds in _datasets(
         synthetic_set, split="train", train=train, cond_image_size=S, render_size=H, num_target_views=n
     ):
-        sample = ds[1]
+        sample = _flat(ds[1])
         assert sample["index"] == 1
         expected = {
             "image_input": (3, S, S),
@@ -67,7 +74,7 @@ def test_sample_contract(synthetic_set, train):
 def test_canonical_cameras(synthetic_set):
     for ds in _datasets(synthetic_set, split="train", cond_image_size=S, render_size=H):
         for index in range(len(ds)):
-            sample = ds[index]
+            sample = _flat(ds[index])
             assert ds.camera_distance == 2.4  # the synthetic sources' distance (SPEC §4)
             assert torch.allclose(sample["c2w_input"], spherical_c2w(0.0, 0.0, 2.4)[0], atol=1e-5)
             # the reference recipe: the input view is target 0
@@ -101,7 +108,7 @@ def test_training_views_are_random_and_eval_views_fixed(synthetic_set):
     torch.manual_seed(0)
     canonical = spherical_c2w(0.0, 0.0, train.camera_distance)[0]
     assert all(torch.allclose(train[0]["c2w_input"], canonical, atol=1e-6) for _ in range(3))
-    targets = {tuple(train[0]["c2w"][1].flatten().round(decimals=4).tolist()) for _ in range(6)}
+    targets = {tuple(train[0]["cameras"].c2w[1].flatten().round(decimals=4).tolist()) for _ in range(6)}
     assert len(targets) > 1
     val = GObjaverseDataset(
         synthetic_set["gobjaverse"]["root"],
@@ -112,7 +119,7 @@ def test_training_views_are_random_and_eval_views_fixed(synthetic_set):
         num_target_views=5,
     )
     assert not val.train
-    a, b = val[0], val[0]
+    a, b = _flat(val[0]), _flat(val[0])
     assert all(torch.equal(a[k], b[k]) for k in a if k != "index")
     # targets of one sample are distinct views when the object has enough
     assert len({tuple(c.flatten().round(decimals=4).tolist()) for c in a["c2w"]}) == 5
@@ -132,13 +139,13 @@ def test_gobjaverse_and_zero123_formats_agree(tmp_path):
     obj = random_object(rng, DEFAULT_DOMAIN, "mug")
     cams = gobjaverse_cameras(rng, 6, DEFAULT_DOMAIN)
     light = Lighting()
-    write_gobjaverse_object(tmp_path / "g" / "obj", obj, cams, 32, 49.1, light)
-    write_zero123_object(tmp_path / "z" / "obj", obj, cams, 32, 49.1, light)
+    make_gobjaverse_object(tmp_path / "g" / "obj", obj, cams, 32, 49.1, light)
+    make_zero123_object(tmp_path / "z" / "obj", obj, cams, 32, 49.1, light)
     kw = dict(split="test", cond_image_size=32, render_size=32, num_target_views=5)
     g = GObjaverseDataset(tmp_path / "g", None, **kw)
     z = Zero123Dataset(tmp_path / "z", None, **kw)
     g.items = z.items = ["obj"]
-    a, b = g[0], z[0]
+    a, b = _flat(g[0]), _flat(z[0])
     for key in ("c2w", "c2w_input", "focal", "rays_o", "rays_d"):
         assert torch.allclose(a[key], b[key], atol=1e-5), key
     for key in ("rgb", "mask", "image_input"):
@@ -152,10 +159,10 @@ def test_target_images_agree_with_their_cameras(tmp_path):
     obj = SceneObject("probe", [Part("sphere", {"r": 0.05}, translation=point)], [Material()])
     rng = np.random.default_rng(2)
     world = gobjaverse_cameras(rng, 6, DEFAULT_DOMAIN)
-    write_gobjaverse_object(tmp_path / "obj", obj, world, 64, 49.1, Lighting())
+    make_gobjaverse_object(tmp_path / "obj", obj, world, 64, 49.1, Lighting())
     ds = GObjaverseDataset(tmp_path, None, split="test", cond_image_size=64, render_size=64, num_target_views=5)
     ds.items = ["obj"]
-    sample = ds[0]
+    sample = _flat(ds[0])
     # world -> canonical similarity from the input view: canonical = c2w_input · inv(scaled world c2w)
     scale = ds.camera_distance / float(world[0, :3, 3].norm())
     scaled = world[0].double().clone()

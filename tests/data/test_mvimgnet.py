@@ -13,8 +13,8 @@ from real3d.data.mvimgnet import (
     foreground_center,
     mask_path,
     read_first_frame,
-    write_mvimgnet_sequence,
 )
+from real3d.data.writers import write_mvimgnet_sequence
 from real3d.geometry import look_at_c2w
 
 NAMES = ["002.jpg", "001.jpg", "003.jpg"]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from real3d.data.omniobject3d import OmniObject3DMultiView, object_dir, render_index, write_omniobject3d_object
+from real3d.data.omniobject3d import OmniObject3DMultiView, object_dir, render_index
+from real3d.data.writers import write_omniobject3d_object
 from real3d.geometry import fov_to_focal, spherical_c2w
 
 

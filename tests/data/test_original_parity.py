@@ -18,15 +18,16 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from torch import nn
-from torch.utils.data import default_collate
 
 import real3d.data.base as base
 from real3d.data.gobjaverse import GObjaverseDataset
 from real3d.data.mvimgnet_sv import MVImgNetSingleViewDataset
+from real3d.data.samples import SingleViewBatch
 from real3d.data.wild import WildSingleViewDataset
 from real3d.data.zero123 import Zero123Dataset
-from real3d.geometry import fov_to_focal
-from real3d.training import Real3DModule, build_lrm
+from real3d.geometry import Cameras, fov_to_focal
+from real3d.models import load
+from real3d.training import Real3DModule
 from tests.conftest import FIXTURES, TINY_MODEL_DIR
 from tests.training.runs import compose_train
 
@@ -127,8 +128,10 @@ def test_multiview_samples_match_the_original(parity_setup, reference, monkeypat
         compare("input", "img", sample["image_input"], p + "input")
         compare("rgb", "img", sample["rgb"], p + "rgb")
         compare("mask", "mask", sample["mask"], p + "mask")
-        for quantity in ("c2w", "focal", "rays_o", "rays_d"):
-            compare(quantity, "geom", sample[quantity], p + quantity)
+        cameras = sample["cameras"]
+        rays_o, rays_d = cameras.rays()
+        for quantity, value in (("c2w", cameras.c2w), ("focal", cameras.focal), ("rays_o", rays_o), ("rays_d", rays_d)):
+            compare(quantity, "geom", value, p + quantity)
     assert len(compare.worst) == 7 and not compare.failures(), compare.failures()
 
 
@@ -136,7 +139,7 @@ def _module(cfg) -> Real3DModule:
     """The training module with the recipe's settings (a tiny network: only its cameras and
     targets are used, so the frozen loss networks are stand-ins)."""
     torch.manual_seed(0)
-    net = build_lrm(config=TINY_MODEL_DIR / "config.yaml")
+    net = load(config=TINY_MODEL_DIR / "config.yaml")
     return Real3DModule(
         net,
         loss_weights=cfg.losses.weights,
@@ -163,7 +166,7 @@ def test_singleview_samples_and_targets_match_the_original(parity_setup, referen
         else:
             assert pick == 0 and ds.frame == "first"
         sample = ds.load(item)
-        targets = module.singleview_targets(default_collate([sample]))
+        targets = module.singleview_targets(SingleViewBatch.collate([{**sample, "index": item}]))
         p = f"{fmt}/{ci}/"
         compare("input", "img", sample["image_input"], p + "input")
         compare("rgb_S", "img", sample["rgb"], p + "rgb_full")
@@ -176,11 +179,16 @@ def test_singleview_samples_and_targets_match_the_original(parity_setup, referen
     assert len(compare.worst) == 7 and not compare.failures(), compare.failures()
 
 
+def _rays(c2w: torch.Tensor, fov_rad: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rays the module renders for cameras c2w [B,V,4,4] with a fov [B] per sample (`LossPasses.render`)."""
+    return Cameras(c2w, fov_rad.to(torch.float32)[:, None], size, size).rays()
+
+
 def test_singleview_cameras_match_the_original(parity_setup, reference, monkeypatch):
     cases, cfg, dm = parity_setup
     wild = _find(dm.sv_train, WildSingleViewDataset)
     monkeypatch.setattr(wild, "pad_factor", lambda: 1.7)
-    batch = default_collate([wild.load(0)])
+    batch = SingleViewBatch.collate([wild[0]])
     module = _module(cfg)
     total = module.training_cfg.total_iterations
     compare = Comparison(reference)
@@ -190,10 +198,10 @@ def test_singleview_cameras_match_the_original(parity_setup, reference, monkeypa
         generator = torch.Generator().manual_seed(int(seed))
         monkeypatch.setattr(module, "_generator", lambda g=generator: g)
         cams = module.sample_cameras(batch)
-        fov, size = batch["fov_rad"], module.sv_cfg.render_size
-        rays_o, rays_d = module._rays(cams["c2w"], fov, size)
-        cycle_o, cycle_d = module._rays(cams["c2w_cycle"], fov, size)
-        hres_o, hres_d = module._rays(cams["c2w"][:, -1:], fov, batch["image_input"].shape[-1])
+        fov, size = batch.fov_rad, module.sv_cfg.render_size
+        rays_o, rays_d = _rays(cams["c2w"], fov, size)
+        cycle_o, cycle_d = _rays(cams["c2w_cycle"], fov, size)
+        hres_o, hres_d = _rays(cams["c2w"][:, -1:], fov, batch.image_input.shape[-1])
         p = f"sv_cameras/{ci}/"
         compare("c2w", "geom", cams["c2w"][0], p + "c2w")
         compare("c2w_cycle", "geom", cams["c2w_cycle"][0], p + "c2w_cycle")

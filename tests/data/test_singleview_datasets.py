@@ -225,3 +225,24 @@ def test_mvimgnet_frames_in_frame_number_order(tmp_path):
     for name in ("10.jpg", "9.jpg", "9_bg_removed.png", "100.jpg"):
         (folder / name).write_bytes(b"")
     assert sequence_frames(tmp_path, "1/s") == ["9.jpg", "10.jpg", "100.jpg"]
+
+
+def test_a_subclass_of_the_base_only_reads_an_item(tmp_path):
+    """The base lists the split, skips bad items and builds the sample; a subclass gives `read`."""
+    from real3d.data.singleview import SingleViewDataset
+
+    class Squares(SingleViewDataset):
+        def read(self, item: str) -> tuple[torch.Tensor, torch.Tensor]:
+            if item == "bad":
+                raise OSError("unreadable")
+            mask = torch.zeros(1, 8, 8)
+            mask[:, 2:6, 2:6] = 1.0
+            return torch.full((3, 8, 8), 0.2), mask
+
+    write_split(tmp_path / "split.json", {"train": [], "test": ["a", "bad", "c", "d"]})
+    ds = Squares(tmp_path, tmp_path / "split.json", split="test", every_nth=2)
+    assert ds.items == ["a", "c"] and not ds.train and ds.camera_distance == 3.0
+    _check_contract(ds[1], 8)
+    assert ds[1]["index"] == 1
+    ds.items = ["bad"]
+    assert ds[0] is None and ds.skipped_count() == 1

@@ -1,10 +1,10 @@
-"""Synthetic data: procedural textured objects, a CPU ray caster, and writers of small datasets
+"""Synthetic data: procedural textured objects, a CPU ray caster, and generators of small datasets
 in the real on-disk formats, so every loader and the training loop run without downloads."""
 
 from real3d.data.synthetic.domain import DEFAULT_DOMAIN, DomainSpec
+from real3d.data.synthetic.generate import SetSizes, make_dataset
 from real3d.data.synthetic.render import Lighting, render_rgba
 from real3d.data.synthetic.shapes import ALL_SHAPES, COMPOSITES, PRIMITIVES, TEXTURES, SceneObject, random_object
-from real3d.data.synthetic.writers import SetSizes, make_dataset
 
 __all__ = [
     "ALL_SHAPES",

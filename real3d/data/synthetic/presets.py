@@ -7,7 +7,7 @@ gradient materials, harder light, higher elevations and photo backgrounds; used 
 RGBA crops for self-training (in-the-wild layout). Both get a held-out multi-view test split in
 the OmniObject3D Blender layout, read by `scripts/eval_mv.py`.
 
-Cameras: fov 39.6° (the canonical 0.6911 rad) and distances 1.9-2.3, so that after training's
+Cameras: fov 39.6° (the canonical `INPUT_FOV_RAD`) and distances 1.9-2.3, so that after training's
 canonicalisation (input camera moved to distance 3.0, world scaled by 3/d) every object stays
 inside the renderer's box [-0.87, 0.87]^3, and an S input view is framed like an R crop padded by
 r ~ U[1.45, 1.95] (see `framing_stats`).
@@ -26,23 +26,22 @@ import PIL.Image
 import torch
 
 from real3d.data.image_ops import mask_bbox
-from real3d.data.omniobject3d import write_omniobject3d_object
 from real3d.data.splits import write_split
 from real3d.data.synthetic.domain import DomainSpec
-from real3d.data.synthetic.render import render_rgba
-from real3d.data.synthetic.shapes import COMPOSITES, PRIMITIVES, random_object
-from real3d.data.synthetic.writers import (
+from real3d.data.synthetic.generate import (
     GOBJAVERSE_SUBDIR,
     gobjaverse_cameras,
+    make_gobjaverse_object,
+    make_wild_crop,
     random_cameras,
     random_lighting,
-    write_gobjaverse_object,
-    write_wild_crop,
 )
-from real3d.geometry import fov_to_focal, spherical_c2w
+from real3d.data.synthetic.render import render_rgba
+from real3d.data.synthetic.shapes import COMPOSITES, PRIMITIVES, random_object
+from real3d.data.writers import write_omniobject3d_object
+from real3d.geometry import INPUT_FOV_RAD, fov_to_focal, spherical_c2w
 from real3d.io import atomic_path, atomic_write_text
 
-CANONICAL_FOV_DEG = math.degrees(0.691150367)  # 39.6°
 BOX_RADIUS = 0.87
 
 DOMAIN_S = DomainSpec(
@@ -59,7 +58,7 @@ DOMAIN_S = DomainSpec(
     light_elevation_deg=(40.0, 80.0),
     elevation_deg=(-5.0, 20.0),
     distance=(1.9, 2.3),
-    fov_deg=CANONICAL_FOV_DEG,
+    fov_deg=math.degrees(INPUT_FOV_RAD),  # 39.6°
     background="white",
 )
 
@@ -77,7 +76,7 @@ DOMAIN_R = DomainSpec(
     light_elevation_deg=(10.0, 45.0),
     elevation_deg=(15.0, 40.0),
     distance=(1.9, 2.3),
-    fov_deg=CANONICAL_FOV_DEG,
+    fov_deg=math.degrees(INPUT_FOV_RAD),  # 39.6°
     background="noise",
 )
 
@@ -139,7 +138,7 @@ def write_mini_study_data(out_dir: str | os.PathLike, sizes: MiniSizes | None = 
         name = f"{obj.family}/{i:06d}/{GOBJAVERSE_SUBDIR}"
         cams = gobjaverse_cameras(rng, sizes.s_views, DOMAIN_S)
         lighting = random_lighting(rng, DOMAIN_S)
-        write_gobjaverse_object(
+        make_gobjaverse_object(
             out / "S_train/gobjaverse" / name, obj, cams, sizes.image_size, DOMAIN_S.fov_deg, lighting
         )
         names.append(name)
@@ -151,7 +150,7 @@ def write_mini_study_data(out_dir: str | os.PathLike, sizes: MiniSizes | None = 
         rng = np.random.default_rng([seed, 2, i])
         obj = random_object(rng, DOMAIN_R)
         name = f"images/{obj.family}_{i:06d}.png"
-        write_wild_crop(out / "R_train/wild" / name, obj, rng, DOMAIN_R, sizes.wild_size)
+        make_wild_crop(out / "R_train/wild" / name, obj, rng, DOMAIN_R, sizes.wild_size)
         wild.append(name)
     r_split = write_split(out / "R_train/wild/split.json.gz", {"train": wild, "test": []})
 

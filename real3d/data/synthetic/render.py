@@ -1,6 +1,6 @@
 """CPU ray caster for `SceneObject`s: sphere tracing of the signed distance, Lambertian plus
 ambient shading, supersampled edges; returns straight-alpha RGBA images. Rays come from
-`real3d.geometry.rays_from_c2w`, so the renders follow the project's camera convention
+`real3d.geometry.Cameras.rays`, so the renders follow the project's camera convention
 (OpenGL c2w, pixel centres) exactly."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from real3d.data.synthetic.shapes import SceneObject
-from real3d.geometry import rays_from_c2w
+from real3d.geometry import Cameras
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _render_rgba(obj, c2w, focal, height, width, lighting, supersample, max_step
     c2w = c2w.to(torch.float32).reshape(-1, 4, 4)
     n = c2w.shape[0]
     focal = torch.as_tensor(focal, dtype=torch.float32).reshape(-1).expand(n) * ss
-    rays_o, rays_d = rays_from_c2w(c2w, focal, height * ss, width * ss)
+    rays_o, rays_d = Cameras.from_focal(c2w, focal, height * ss, width * ss).rays()
     origins, dirs = rays_o.reshape(-1, 3), rays_d.reshape(-1, 3)
     hit, t = _trace(obj, origins, dirs, max_steps, eps=5e-4)
 

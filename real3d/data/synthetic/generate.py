@@ -1,56 +1,31 @@
-"""Writers of synthetic data in the real distributed formats (SPEC §7): GObjaverse renders,
-Zero-1-to-3 renders, in-the-wild RGBA crops (+ split file and curated-style manifest) and MVImgNet
-frames with masks (+ split file). `make_dataset` writes a whole small set; every file is written
-atomically."""
+"""Synthetic data in the real distributed formats (SPEC §7): GObjaverse renders, Zero-1-to-3
+renders, in-the-wild RGBA crops (+ split file and curated-style manifest) and MVImgNet frames with
+masks (+ split file). The `make_*` functions render one item and write it with the format's writer
+(`real3d.data.writers`); `make_dataset` writes a whole small set."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import PIL.Image
 import torch
 
+from real3d.data import writers
 from real3d.data.image_ops import mask_bbox, square_box_around
 from real3d.data.splits import write_split
 from real3d.data.synthetic.domain import DEFAULT_DOMAIN, DomainSpec
 from real3d.data.synthetic.render import Lighting, render_rgba, to_uint8
 from real3d.data.synthetic.shapes import SceneObject, random_object
 from real3d.geometry import fov_to_focal, look_at_c2w, spherical_c2w
-from real3d.io import atomic_write_bytes, atomic_write_text
+from real3d.io import atomic_write_text
 
 GOBJAVERSE_SUBDIR = "campos_512_v4"  # the view folders' parent in the GObjaverse download
-
-
-# ----------------------------------------------------------------------------- file helpers
-
-
-def _png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _jpg_bytes(array: np.ndarray, quality: int = 95) -> bytes:
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def _rgba_uint8(rgba: torch.Tensor) -> np.ndarray:
-    return to_uint8(rgba).numpy()
 
 
 # ----------------------------------------------------------------------------- cameras and lights
@@ -90,10 +65,10 @@ def random_cameras(rng: np.random.Generator, num_views: int, spec: DomainSpec) -
     return spherical_c2w(az, el, dist)
 
 
-# ----------------------------------------------------------------------------- format writers
+# ----------------------------------------------------------------------------- one item per format
 
 
-def write_gobjaverse_object(
+def make_gobjaverse_object(
     object_dir: str | os.PathLike,
     obj: SceneObject,
     c2w: torch.Tensor,
@@ -101,28 +76,13 @@ def write_gobjaverse_object(
     fov_deg: float,
     lighting: Lighting,
 ) -> None:
-    """`NNNNN/NNNNN.png` (RGBA) and `NNNNN/NNNNN.json` (OpenCV camera axes x, y, z as the columns
-    of the c2w matrix, origin, x_fov, y_fov in radians) per view."""
-    object_dir = Path(object_dir)
+    """Render `obj` from the cameras c2w [V,4,4] and write it in the GObjaverse layout."""
     fov = math.radians(fov_deg)
     rgba = render_rgba(obj, c2w, fov_to_focal(fov, image_size), image_size, lighting=lighting)
-    for i in range(c2w.shape[0]):
-        name = f"{i:05d}"
-        m = c2w[i].to(torch.float64)
-        meta = {
-            "x": m[:3, 0].tolist(),  # OpenCV x = OpenGL x (right)
-            "y": (-m[:3, 1]).tolist(),  # OpenCV y = down
-            "z": (-m[:3, 2]).tolist(),  # OpenCV z = forward (viewing direction)
-            "origin": m[:3, 3].tolist(),
-            "x_fov": fov,
-            "y_fov": fov,
-            "scale": float(obj.scale),
-        }
-        atomic_write_bytes(object_dir / name / f"{name}.png", _png_bytes(_rgba_uint8(rgba[i])))
-        atomic_write_text(object_dir / name / f"{name}.json", json.dumps(meta, indent=1))
+    writers.write_gobjaverse_object(object_dir, [to_uint8(v).numpy() for v in rgba], c2w, fov, obj.scale)
 
 
-def write_zero123_object(
+def make_zero123_object(
     object_dir: str | os.PathLike,
     obj: SceneObject,
     c2w: torch.Tensor,
@@ -130,14 +90,10 @@ def write_zero123_object(
     fov_deg: float,
     lighting: Lighting,
 ) -> None:
-    """`NNN.png` (RGBA) and `NNN.npy` (3x4 float32 world-to-camera, Blender/OpenGL axes) per view."""
-    object_dir = Path(object_dir)
+    """Render `obj` from the cameras c2w [V,4,4] and write it in the Zero-1-to-3 layout."""
     focal = fov_to_focal(math.radians(fov_deg), image_size)
     rgba = render_rgba(obj, c2w, focal, image_size, lighting=lighting)
-    w2c = torch.linalg.inv(c2w.to(torch.float64))[:, :3, :].to(torch.float32).numpy()
-    for i in range(c2w.shape[0]):
-        atomic_write_bytes(object_dir / f"{i:03d}.png", _png_bytes(_rgba_uint8(rgba[i])))
-        atomic_write_bytes(object_dir / f"{i:03d}.npy", _npy_bytes(np.ascontiguousarray(w2c[i])))
+    writers.write_zero123_object(object_dir, [to_uint8(v).numpy() for v in rgba], c2w)
 
 
 def background_image(rng: np.random.Generator, height: int, width: int, kind: str) -> np.ndarray:
@@ -163,7 +119,7 @@ def _photo(rng, obj, spec, height, width, c2w, focal, lighting) -> tuple[np.ndar
     return (rgb * 255 + 0.5).astype(np.uint8), (alpha[..., 0] * 255 + 0.5).astype(np.uint8)
 
 
-def write_wild_crop(
+def make_wild_crop(
     path: str | os.PathLike,
     obj: SceneObject,
     rng: np.random.Generator,
@@ -182,11 +138,10 @@ def write_wild_crop(
     x0, y0, x1, y1 = square_box_around(box, 1.0 + 2.0 * margin)
     x0, y0 = max(x0, 0), max(y0, 0)
     x1, y1 = min(x1, image_size), min(y1, image_size)
-    rgba = np.concatenate([rgb, alpha[..., None]], axis=-1)[y0:y1, x0:x1]
-    atomic_write_bytes(path, _png_bytes(np.ascontiguousarray(rgba)))
+    writers.write_wild_crop(path, np.concatenate([rgb, alpha[..., None]], axis=-1)[y0:y1, x0:x1])
 
 
-def write_mvimgnet_sequence(
+def make_mvimgnet_sequence(
     images_root: str | os.PathLike,
     masks_root: str | os.PathLike,
     sequence: str,
@@ -197,22 +152,21 @@ def write_mvimgnet_sequence(
     height: int,
     width: int,
 ) -> None:
-    """Frames `<images>/<seq>/images/NNN.jpg` of a slow orbit (the object off-centre, on a
-    background) and 8-bit masks `<masks>/<seq>/NNN.jpg.png`."""
+    """Frames `NNN.jpg` of a slow orbit (the object off-centre, on a background) with their masks,
+    written in MVImgNet's training layout (JPEG quality 95, PIL's default chroma subsampling)."""
     az0 = float(rng.uniform(0.0, 360.0))
     el = float(rng.uniform(*spec.elevation_deg))
     dist = float(rng.uniform(*spec.distance))
     target = torch.tensor(rng.uniform(-0.15, 0.15, 3), dtype=torch.float32)
     lighting = random_lighting(rng, spec)
     focal = fov_to_focal(math.radians(spec.fov_deg), height)
+    frames = []
     for f in range(num_frames):
         position = spherical_c2w(az0 + 8.0 * f, el, dist)[0, :3, 3]
         c2w = look_at_c2w(position[None], target[None])
         rgb, alpha = _photo(rng, obj, spec, height, width, c2w, focal, lighting)
-        name = f"{f:03d}.jpg"
-        seq_images = Path(images_root) / sequence / "images"
-        atomic_write_bytes(seq_images / name, _jpg_bytes(rgb))
-        atomic_write_bytes(Path(masks_root) / sequence / f"{name}.png", _png_bytes(alpha))
+        frames.append({"name": f"{f:03d}.jpg", "rgb": rgb, "mask": alpha})
+    writers.write_mvimgnet_sequence(images_root, masks_root, sequence, frames, jpeg_quality=95, jpeg_subsampling=-1)
 
 
 # ----------------------------------------------------------------------------- whole sets
@@ -263,37 +217,46 @@ def make_dataset(
     def rng_for(kind: int, index: int) -> np.random.Generator:
         return np.random.default_rng([seed, kind, index])
 
-    if sizes.gobjaverse_objects:
+    def multiview_set(
+        key: str,
+        kind: int,
+        count: int,
+        name_of: Callable[[SceneObject, int], str],
+        cameras: Callable[[np.random.Generator, int, DomainSpec], torch.Tensor],
+        make: Callable[..., None],
+    ) -> None:
+        """`count` objects rendered from `cameras` and written by `make`, with their split file."""
         start = time.perf_counter()
-        root, names = out / "gobjaverse", []
-        for i in range(sizes.gobjaverse_objects):
-            rng = rng_for(0, i)
+        root, names = out / key, []
+        for i in range(count):
+            rng = rng_for(kind, i)
             obj = random_object(rng, mv_spec)
-            name = f"{obj.family}/{i:06d}/{GOBJAVERSE_SUBDIR}"
-            cams = gobjaverse_cameras(rng, sizes.views, mv_spec)
-            write_gobjaverse_object(
-                root / name, obj, cams, sizes.image_size, mv_spec.fov_deg, random_lighting(rng, mv_spec)
-            )
+            name = name_of(obj, i)
+            views = cameras(rng, sizes.views, mv_spec)
+            make(root / name, obj, views, sizes.image_size, mv_spec.fov_deg, random_lighting(rng, mv_spec))
             names.append(name)
         split = write_split(root / "split.json", _split(names, sizes.test_fraction))
-        timings["gobjaverse_s_per_object"] = (time.perf_counter() - start) / sizes.gobjaverse_objects
-        info["gobjaverse"] = {"root": str(root), "split": str(split)}
+        timings[f"{key}_s_per_object"] = (time.perf_counter() - start) / count
+        info[key] = {"root": str(root), "split": str(split)}
 
+    if sizes.gobjaverse_objects:
+        multiview_set(
+            "gobjaverse",
+            0,
+            sizes.gobjaverse_objects,
+            lambda obj, i: f"{obj.family}/{i:06d}/{GOBJAVERSE_SUBDIR}",
+            gobjaverse_cameras,
+            make_gobjaverse_object,
+        )
     if sizes.zero123_objects:
-        start = time.perf_counter()
-        root, names = out / "zero123", []
-        for i in range(sizes.zero123_objects):
-            rng = rng_for(1, i)
-            obj = random_object(rng, mv_spec)
-            name = f"{obj.family}_{i:06d}"
-            cams = random_cameras(rng, sizes.views, mv_spec)
-            write_zero123_object(
-                root / name, obj, cams, sizes.image_size, mv_spec.fov_deg, random_lighting(rng, mv_spec)
-            )
-            names.append(name)
-        split = write_split(root / "split.json", _split(names, sizes.test_fraction))
-        timings["zero123_s_per_object"] = (time.perf_counter() - start) / sizes.zero123_objects
-        info["zero123"] = {"root": str(root), "split": str(split)}
+        multiview_set(
+            "zero123",
+            1,
+            sizes.zero123_objects,
+            lambda obj, i: f"{obj.family}_{i:06d}",
+            random_cameras,
+            make_zero123_object,
+        )
 
     if sizes.wild_images:
         start = time.perf_counter()
@@ -302,7 +265,7 @@ def make_dataset(
             rng = rng_for(2, i)
             obj = random_object(rng, spec)
             name = f"images/{obj.family}_{i:06d}.png"
-            write_wild_crop(root / name, obj, rng, spec, sizes.wild_size)
+            make_wild_crop(root / name, obj, rng, spec, sizes.wild_size)
             names.append(name)
         parts = _split(names, sizes.test_fraction)
         split = write_split(root / "split.json.gz", parts)
@@ -320,7 +283,7 @@ def make_dataset(
             rng = rng_for(3, i)
             obj = random_object(rng, spec)
             name = f"{i % 3}/{int(rng.integers(0, 2**32)):08x}"
-            write_mvimgnet_sequence(
+            make_mvimgnet_sequence(
                 root / "images",
                 root / "masks",
                 name,
