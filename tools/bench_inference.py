@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,9 @@ from torch import nn
 
 from real3d.geometry import spherical_rays
 from real3d.inference.preprocess import load_image, prepare_input
-from real3d.models import LRM
+from real3d.models import LRM, load
+from real3d.models.field import FieldSpec, TriplaneField
 from real3d.models.lrm import cpu_has_bf16
-from real3d.models.renderer import TriplaneNeRFRenderer
 
 # The original implementation on this project's 2-core CPU (issue #8): full-size model, chunk 8192.
 REFERENCE_SECONDS = {"image->triplane fp32": 19.0, "render 256² (random weights)": 7.8, "mesh 128³": 6.8}
@@ -162,10 +163,10 @@ def fitted_scene(
     for layer in decoder.modules():
         if isinstance(layer, nn.Linear):
             layer.reset_parameters()
-    renderer = TriplaneNeRFRenderer(radius=0.87)
+    field = TriplaneField(teacher, planes, FieldSpec(radius=0.87))
     with torch.no_grad():
-        pool = (torch.rand(1 << 18, 3, generator=generator) * 2 - 1) * renderer.radius
-        features = renderer._sample_planes(planes, pool / renderer.radius)
+        pool = (torch.rand(1 << 18, 3, generator=generator) * 2 - 1) * field.radius
+        features = field._sample_planes(planes, pool / field.radius)
         target = teacher(features)
         target_raw = target["density"][:, 0].clamp(*raw_range)
         near = (target_raw > raw_range[0] + 4).nonzero()[:, 0]  # the object and around it
@@ -395,8 +396,7 @@ def default_model_fields(args: argparse.Namespace, device: torch.device) -> dict
     folder = Path(args.default_model)
     if not (folder / "model.ckpt").is_file():
         return {}
-    model = LRM.from_pretrained(folder).to(device).eval()
-    model.renderer.set_chunk_size(args.chunk_size)
+    model = load(folder, render={"chunk_size": args.chunk_size}, device=device)
     demo = model.cfg.get("demo") or {}
     fields = {}
     for path in args.examples:
@@ -464,6 +464,12 @@ class Field:
     distance: float = 1.9
     fovy: float = 40.0
     threshold: float = 25.0
+    stats: dict = dataclass_field(default_factory=dict)  # what the last fast run evaluated
+
+    @property
+    def nerf(self) -> TriplaneField:
+        """This field's decoder on its triplane."""
+        return TriplaneField(self.decoder, self.scene, self.model.field_spec)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[LRM]:
@@ -483,11 +489,11 @@ def stage_render(fields: dict[str, Field], device: torch.device, args: argparse.
     for label, field in fields.items():
         rays_o, rays_d = spherical_rays(1, 20.0, field.distance, field.fovy, size, size)
         rays_o, rays_d = rays_o[0].to(device), rays_d[0].to(device)
-        renderer = field.model.renderer
 
         def render(fast: bool, field: Field = field, rays: tuple = (rays_o, rays_d)) -> torch.Tensor:
+            settings = field.model.render_settings.replace(fast=fast)
             with torch.inference_mode():
-                return field.model.renderer.render_rays(field.decoder, field.scene, *rays, fast=fast)[0]
+                return field.model.renderer.render_rays(field.nerf, *rays, settings, field.stats)[0]
 
         rows.append(
             compare(
@@ -498,7 +504,7 @@ def stage_render(fields: dict[str, Field], device: torch.device, args: argparse.
                 device,
                 args.repeats,
                 args.slow_repeats,
-                stats=lambda renderer=renderer: renderer.last_stats,
+                stats=lambda field=field: field.stats,
             )
         )
         if args.pictures:
@@ -520,8 +526,18 @@ def stage_orbit(fields: dict[str, Field], device: torch.device, args: argparse.N
             def orbit(
                 fast: bool, model: LRM = model, field: Field = field, n_views: int = n_views, size: int = size
             ) -> torch.Tensor:
+                settings = model.render_settings.replace(fast=fast)
                 views = model.render_360(
-                    field.scene[None], n_views, 0.0, field.distance, field.fovy, size, size, "pt", fast=fast
+                    field.scene[None],
+                    n_views,
+                    0.0,
+                    field.distance,
+                    field.fovy,
+                    size,
+                    size,
+                    "pt",
+                    settings=settings,
+                    stats=field.stats,
                 )[0]
                 return torch.stack(views)
 
@@ -534,7 +550,7 @@ def stage_orbit(fields: dict[str, Field], device: torch.device, args: argparse.N
                     device,
                     args.repeats,
                     args.slow_repeats,
-                    stats=lambda model=model: model.renderer.last_stats,
+                    stats=lambda field=field: field.stats,
                 )
             )
     return rows
@@ -552,14 +568,16 @@ def stage_mesh(fields: dict[str, Field], device: torch.device, args: argparse.Na
                     compare(
                         f"mesh {resolution}³ ({label})",
                         lambda r=resolution, m=model, f=field: m.extract_mesh(
-                            f.scene[None], r, f.threshold, fast=False
+                            f.scene[None], r, f.threshold, settings=m.render_settings.replace(fast=False)
                         ),
-                        lambda r=resolution, m=model, f=field: m.extract_mesh(f.scene[None], r, f.threshold, fast=True),
+                        lambda r=resolution, m=model, f=field: m.extract_mesh(
+                            f.scene[None], r, f.threshold, settings=m.render_settings.replace(fast=True), stats=f.stats
+                        ),
                         mesh_difference,
                         device,
                         args.repeats,
                         args.slow_repeats,
-                        stats=lambda m=model: m.renderer.last_stats,
+                        stats=lambda f=field: f.stats,
                     )
                 )
     return rows
@@ -589,7 +607,7 @@ def stage_bf16(model: LRM, scenes: dict[str, Field], device: torch.device, args:
     def triplane_difference(a: torch.Tensor, b: torch.Tensor, _: dict) -> dict:
         """Scene codes' largest difference, and the PSNR of a 64² fp32 view of each (bf16 against fp32)."""
         with torch.inference_mode():
-            view_a, view_b = (model.renderer.render_rays(model.decoder, c[0], view_o, view_d)[0] for c in (a, b))
+            view_a, view_b = (model.renderer.render_rays(model.field(c[0]), view_o, view_d)[0] for c in (a, b))
         value = float(-10 * torch.log10(((view_a - view_b) ** 2).mean().clamp_min(1e-20)))
         return {"diff": f"max|Δ| {float((a - b).abs().max()):.1e}, {value:.1f} dB", "psnr_db": value}
 
@@ -604,13 +622,13 @@ def stage_bf16(model: LRM, scenes: dict[str, Field], device: torch.device, args:
             args.slow_repeats,
         )
     ]
-    decoder, scene = scenes["structured"].decoder, scenes["structured"].scene
+    structured = scenes["structured"].nerf
     rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, args.render_size, args.render_size)
     rays_o, rays_d = rays_o[0].to(device), rays_d[0].to(device)
 
     def render(bf16: bool) -> torch.Tensor:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            return model.renderer.render_rays(decoder, scene, rays_o, rays_d)[0]
+            return model.renderer.render_rays(structured, rays_o, rays_d)[0]
 
     def psnr(a: torch.Tensor, b: torch.Tensor, _: dict) -> dict:
         value = float(-10 * torch.log10(((a - b) ** 2).mean().clamp_min(1e-20)))
@@ -690,9 +708,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    model = LRM.from_pretrained(args.pretrained) if args.pretrained else LRM.from_config(Path(args.config))
-    model.to(device).eval()
-    model.renderer.set_chunk_size(args.chunk_size)
+    model = load(args.pretrained, config=args.config, render={"chunk_size": args.chunk_size}, device=device)
     machine = machine_description(device)
     print(json.dumps(machine), flush=True)
 

@@ -35,7 +35,7 @@ from real3d.inference.texture import (  # noqa: E402
     query_colors,
     rasterize_atlas,
 )
-from real3d.models import LRM  # noqa: E402
+from real3d.models import load  # noqa: E402
 from tools.bench_inference import PeakMemory, machine_description, structured_scene  # noqa: E402
 
 
@@ -56,11 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_field(args: argparse.Namespace, device: torch.device) -> tuple[nn.Module, torch.Tensor, str]:
     """(model with decoder + renderer, scene code [3,C,H,W], description)."""
     if args.pretrained:
-        model = LRM.from_pretrained(args.pretrained).eval().to(device)
+        model = load(args.pretrained, render={"chunk_size": args.chunk_size}, device=device)
         image = prepare_input(load_image(args.image), None, demo_settings(model.cfg).foreground_ratio)
         scene_code = model.get_latent_from_img([image], device)[0]
         return model, scene_code, f"{args.pretrained} on {args.image}"
-    model = LRM.from_config(Path(args.config)).eval()
+    model = load(config=args.config, render={"chunk_size": args.chunk_size}, device=torch.device("cpu"))
     cfg = model.cfg
     plane_size = 2 * cfg.tokenizer.plane_size  # the post-processor upsamples the planes twice
     scene_code = structured_scene(model.decoder, plane_size, cfg.post_processor.out_channels)
@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     print(json.dumps(machine_description(device)), flush=True)
     model, scene_code, what = build_field(args, device)
-    model.renderer.set_chunk_size(args.chunk_size)
     mesh_s, meshes = seconds(device, model.extract_mesh, scene_code[None], args.mc_resolution, args.mc_threshold)
     mesh = meshes[0]
     print(

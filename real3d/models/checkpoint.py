@@ -1,4 +1,6 @@
-"""Checkpoint I/O: the published layouts, and ViT key names across `transformers` versions.
+"""Checkpoint I/O: the published layouts, training checkpoints, and ViT key names across
+`transformers` versions. `load_state_dict_file` is the one reader of weight files (models and the
+frozen pretrained networks alike).
 
 Released TripoSR weights are a bare state dict; Real3D's are `{"state_dict": ...}` with keys that
 may carry a `module.` prefix. Both were saved with `transformers` 4.x ViT names ("legacy"):
@@ -8,15 +10,18 @@ may carry a `module.` prefix. Both were saved with `transformers` 4.x ViT names 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from real3d.errors import Real3DError
 
 VIT_PREFIX = "image_tokenizer.model."
+NET_PREFIX = "net."  # the model's keys inside a training checkpoint's state dict (`Real3DModule.net`)
 
 # ViT sub-module names per layer: (transformers 4.x "legacy", transformers 5.x).
 _VIT_LAYER_NAMES = [
@@ -68,8 +73,8 @@ def unwrap_state_dict(obj: object) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint without executing code from it (weights_only / safetensors)."""
+def _read(path: str | os.PathLike) -> object:
+    """A torch or safetensors file's content, read without executing code from it."""
     path = Path(path)
     if not path.is_file():
         raise Real3DError(f"checkpoint not found: {path}")
@@ -77,12 +82,23 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            obj = load_file(str(path))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(str(path), device="cpu")
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
         raise Real3DError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
-    return unwrap_state_dict(obj)
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The bare state dict of a weights file (TripoSR bare, Real3D `state_dict` / `module.`, safetensors)."""
+    return unwrap_state_dict(_read(path))
+
+
+def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A Lightning checkpoint of `Real3DModule` (state_dict with `net.` keys, `real3d` entry)."""
+    checkpoint = _read(path)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "real3d" not in checkpoint:
+        raise Real3DError(f"{path} is not a Real3D training checkpoint (no state_dict / real3d entry)")
+    return checkpoint
 
 
 def describe_mismatch(

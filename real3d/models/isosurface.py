@@ -2,7 +2,7 @@
 
 The density grid is evaluated at every grid point (the reference's dense grid) or coarse to fine,
 two ways. `sparse_density_grid`: a guaranteed range of the density over blocks of the grid
-(`TriplaneNeRFRenderer.field_bounds`) proves most blocks entirely below or above the threshold; only
+(`TriplaneField.bounds`) proves most blocks entirely below or above the threshold; only
 the other blocks are evaluated. Every grid edge that the surface crosses lies in an unproven block, so
 both of its ends hold exact values, and every proven point has the right sign: marching cubes gives
 the same mesh as on the dense grid. `evaluated_density_grid`, for trained fields that the bounds
@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from real3d.models.renderer import _window_reduce
+from real3d.models.field import TriplaneField
+from real3d.models.interval import window_reduce
 
 # bounds_fn((lo, hi) per axis of the boxes' world extents, cells [N,3] or None) -> density (lo, hi)
 BoundsFn = Callable[
@@ -199,7 +200,7 @@ def _texel_extremes(
     for sign in (-1.0, 1.0):
         x = sign * values
         for dim in range(3):
-            x = _window_reduce(x, dim, lo, hi)[1]
+            x = window_reduce(x, dim, lo, hi)[1]
         extremes.append(sign * x)
     return extremes[0], extremes[1]
 
@@ -283,3 +284,50 @@ def evaluated_density_grid(
     stop = [min(int(c) * stride + stride, resolution - 1) + 1 for c in cells.amax(0)]
     box = values[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
     return SparseGrid(box.cpu().numpy(), tuple(start), n_evaluated, 0)
+
+
+def field_isosurface(
+    field: TriplaneField,
+    resolution: int,
+    threshold: float,
+    fast: bool,
+    stats: dict,
+    chunk_size: int = 0,
+    min_decided: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes of {density = threshold} on the dense grid, or on a coarse-to-fine one (the same mesh).
+
+    Coarse to fine (`fast`), first where interval bounds decide at least `min_decided` of the grid
+    (proven), else by evaluation (checked, see `evaluated_density_grid`), else the dense grid. `stats`
+    receives the points evaluated and the method; the dense grid is queried `chunk_size` points at a time.
+    """
+    device = field.triplane.device
+    total = resolution**3
+
+    def query(points: torch.Tensor) -> torch.Tensor:
+        return field.query(points, fused=True)["density_act"]
+
+    if fast:
+        sparse = sparse_density_grid(
+            query, field.box_bounds, resolution, field.radius, threshold, device=device, min_decided=min_decided
+        )
+        method = "bounds"
+        if sparse is None:
+            sparse = evaluated_density_grid(
+                query, resolution, field.radius, threshold, device=device, plane_size=field.plane_size
+            )
+            method = "evaluated"
+        if sparse is not None:
+            stats.update(
+                points_total=total,
+                points_evaluated=sparse.points_evaluated,
+                boxes_bounded=sparse.boxes_bounded,
+                coarse_to_fine=method,
+            )
+            if sparse.values.size == 0:
+                return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
+            return marching_cubes(sparse.values, threshold, field.radius, sparse.offset, resolution)
+    density = field.query(grid_points(resolution, field.radius).to(device), chunk_size=chunk_size)["density_act"]
+    stats.update(points_total=total, points_evaluated=total, coarse_to_fine="dense")
+    grid = density.reshape(resolution, resolution, resolution).float().cpu().numpy()
+    return marching_cubes(grid, threshold, field.radius)

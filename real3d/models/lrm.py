@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from real3d.errors import Real3DError
-from real3d.geometry import spherical_rays
+from real3d.geometry import DEMO_ORBIT_DISTANCE, DEMO_ORBIT_FOVY_DEG, Cameras, orbit_cameras
 from real3d.io import atomic_path, atomic_write_text
 from real3d.models.checkpoint import (
     describe_mismatch,
@@ -26,11 +27,12 @@ from real3d.models.checkpoint import (
 )
 from real3d.models.config import load_model_config, resolve_vit_config
 from real3d.models.decoder import NeRFMLP
+from real3d.models.field import FieldSpec, TriplaneField
 from real3d.models.image_input import ImageLike, images_to_batch
 from real3d.models.image_tokenizer import DINOSingleImageTokenizer
-from real3d.models.isosurface import evaluated_density_grid, grid_points, marching_cubes, sparse_density_grid
+from real3d.models.isosurface import field_isosurface
 from real3d.models.post_processor import TriplaneUpsampleNetwork
-from real3d.models.renderer import TriplaneNeRFRenderer
+from real3d.models.renderer import RenderSettings, Stats, TriplaneNeRFRenderer
 from real3d.models.transformer import Transformer1D
 from real3d.models.triplane_tokenizer import Triplane1DTokenizer
 
@@ -118,15 +120,20 @@ class LRM(nn.Module):
         dec = cfg.decoder
         self.decoder = NeRFMLP(dec.in_channels, dec.n_neurons, dec.n_hidden_layers, dec.activation)
         ren = cfg.renderer
-        self.renderer = TriplaneNeRFRenderer(
+        if ren.get("color_activation", "sigmoid") != "sigmoid":
+            raise ValueError(f"color_activation must be 'sigmoid', got {ren.color_activation!r}")
+        self.field_spec = FieldSpec(
             radius=ren.radius,
             feature_reduction=ren.get("feature_reduction", "concat"),
             density_activation=ren.get("density_activation", "exp"),
             density_bias=ren.get("density_bias", -1.0),
-            color_activation=ren.get("color_activation", "sigmoid"),
-            num_samples_per_ray=ren.get("num_samples_per_ray", 128),
-            fast=ren.get("fast", True),
-            skip_empty=ren.get("skip_empty", "auto"),
+        )
+        self.renderer = TriplaneNeRFRenderer(
+            RenderSettings(
+                num_samples_per_ray=ren.get("num_samples_per_ray", 128),
+                fast=ren.get("fast", True),
+                skip_empty=ren.get("skip_empty", "auto"),
+            )
         )
         # Coarse-to-fine meshes use the interval bounds when they decide at least this share of the grid.
         self.mesh_min_decided = 0.2
@@ -217,21 +224,58 @@ class LRM(nn.Module):
             scene_codes = m.post_processor(m.tokenizer.detokenize(tokens))
         return scene_codes.float() if precision == "bf16" else scene_codes
 
+    @property
+    def render_settings(self) -> RenderSettings:
+        """The default render settings (from the config's `renderer` section; `set_chunk_size` changes them)."""
+        return self.renderer.settings
+
+    def field(self, scene_code: torch.Tensor) -> TriplaneField:
+        """The NeRF field of one scene code [3,C,Hp,Wp]."""
+        return TriplaneField(self.decoder, scene_code, self.field_spec)
+
     def render_scene_codes(
-        self, scene_codes: torch.Tensor, rays_o: torch.Tensor, rays_d: torch.Tensor
+        self,
+        scene_codes: torch.Tensor,
+        rays_o: torch.Tensor,
+        rays_d: torch.Tensor,
+        settings: RenderSettings | None = None,
+        stats: Stats | None = None,
     ) -> dict[str, torch.Tensor]:
         """Render rays [B,N,h,w,3] -> images_rgb [B,N,3,h,w] and images_weight (opacity) [B,N,1,h,w]."""
-        rgb, opacity = self.renderer(self.decoder, scene_codes, rays_o, rays_d)
+        fields = [self.field(code) for code in scene_codes]
+        rgb, opacity = self.renderer(fields, rays_o, rays_d, settings, stats)
         return {
             "images_rgb": rgb.permute(0, 1, 4, 2, 3),
             "images_weight": opacity.permute(0, 1, 4, 2, 3),
         }
 
-    def forward(
-        self, input_images: torch.Tensor, rays_o: torch.Tensor, rays_d: torch.Tensor
+    def render(
+        self,
+        scene_codes: torch.Tensor,
+        cameras: Cameras,
+        settings: RenderSettings | None = None,
+        stats: Stats | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The training forward: input images [B,1,3,H,W] and rays [B,N,h,w,3] -> renders."""
-        return self.render_scene_codes(self.image_to_scene_codes(input_images), rays_o, rays_d)
+        """Render cameras [B,N] (or [N], the same for every scene) -> images_rgb [B,N,3,h,w], images_weight."""
+        rays_o, rays_d = cameras.to(scene_codes.device).rays()
+        if len(cameras.batch_shape) == 1:
+            shape = (scene_codes.shape[0], *rays_o.shape)
+            rays_o, rays_d = rays_o.expand(shape), rays_d.expand(shape)
+        return self.render_scene_codes(scene_codes, rays_o, rays_d, settings, stats)
+
+    def forward(
+        self,
+        input_images: torch.Tensor,
+        cameras: Cameras | torch.Tensor,
+        rays_d: torch.Tensor | None = None,
+        settings: RenderSettings | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The training forward: input images [B,1,3,H,W] and cameras [B,N] (or rays_o, rays_d
+        [B,N,h,w,3]) -> renders."""
+        scene_codes = self.image_to_scene_codes(input_images)
+        if isinstance(cameras, Cameras):
+            return self.render(scene_codes, cameras, settings)
+        return self.render_scene_codes(scene_codes, cameras, rays_d, settings)
 
     @torch.inference_mode()
     def get_latent_from_img(
@@ -251,34 +295,34 @@ class LRM(nn.Module):
         scene_codes: torch.Tensor,
         n_views: int,
         elevation_deg: float = 0.0,
-        camera_distance: float = 1.9,
-        fovy_deg: float = 40.0,
+        camera_distance: float = DEMO_ORBIT_DISTANCE,
+        fovy_deg: float = DEMO_ORBIT_FOVY_DEG,
         height: int = 256,
         width: int = 256,
         return_type: Literal["pil", "pt", "np"] = "pil",
         *,
-        fast: bool | None = None,
+        settings: RenderSettings | None = None,
         precision: Precision = None,
+        stats: Stats | None = None,
     ) -> list[list[PIL.Image.Image | torch.Tensor | np.ndarray]]:
         """An orbit of `n_views` views around each scene: one list of [h,w,3] views per scene.
 
-        `fast` (default: the renderer's setting) renders all views in one pass, skipping empty space where
-        that pays (within 1e-3 per pixel, see the renderer); otherwise each view is rendered in full, as the
+        With `settings.fast` all views are rendered in one pass, skipping empty space where that pays
+        (within 1e-3 per pixel, see the renderer); otherwise each view is rendered in full, as the
         reference does.
         """
-        fast = self.renderer.fast if fast is None else fast
-        rays_o, rays_d = spherical_rays(n_views, elevation_deg, camera_distance, fovy_deg, height, width)
-        rays_o, rays_d = rays_o.to(scene_codes.device), rays_d.to(scene_codes.device)
+        settings = settings or self.render_settings
+        cameras = orbit_cameras(n_views, elevation_deg, camera_distance, math.radians(fovy_deg), height, width)
+        rays_o, rays_d = cameras.to(scene_codes.device).rays()
         scenes = []
         with precision_context(scene_codes.device, precision):
             for scene_code in scene_codes:
-                if fast:
-                    rgb, _ = self.renderer.render_rays(self.decoder, scene_code, rays_o, rays_d, fast=True)
+                field = self.field(scene_code)
+                if settings.fast:
+                    rgb, _ = self.renderer.render_rays(field, rays_o, rays_d, settings, stats)
                 else:
                     views = zip(rays_o, rays_d, strict=True)
-                    rgb = torch.stack(
-                        [self.renderer.render_rays(self.decoder, scene_code, o, d, fast=False)[0] for o, d in views]
-                    )
+                    rgb = torch.stack([self.renderer.render_rays(field, o, d, settings, stats)[0] for o, d in views])
                 scenes.append([_convert_view(view, return_type) for view in rgb])
         return scenes
 
@@ -289,74 +333,31 @@ class LRM(nn.Module):
         resolution: int = 256,
         threshold: float = 25.0,
         *,
-        fast: bool | None = None,
+        settings: RenderSettings | None = None,
         precision: Precision = None,
+        stats: Stats | None = None,
     ) -> list[trimesh.Trimesh]:
         """Marching-cubes meshes of {density = threshold}, with vertex colours, in world units.
 
-        `fast` (default: the renderer's setting) evaluates the density grid coarse to fine, only near the
-        surface (the dense grid's mesh; see `_isosurface`); otherwise every grid point is evaluated.
+        With `settings.fast` the density grid is evaluated coarse to fine, only near the surface (the
+        dense grid's mesh; see `real3d.models.isosurface.field_isosurface`); otherwise every grid point.
         """
-        fast = self.renderer.fast if fast is None else fast
+        settings = settings or self.render_settings
+        stats = {} if stats is None else stats
         meshes = []
         with precision_context(scene_codes.device, precision):
             for scene_code in scene_codes:
-                vertices, faces = self._isosurface(scene_code, resolution, threshold, fast)
+                field = self.field(scene_code)
+                stats.clear()
+                vertices, faces = field_isosurface(
+                    field, resolution, threshold, settings.fast, stats, settings.chunk_size, self.mesh_min_decided
+                )
                 colors = np.zeros((0, 3), dtype=np.float32)
                 if len(vertices):
                     v = torch.from_numpy(vertices).to(scene_codes.device)
-                    colors = self.renderer.query_triplane(self.decoder, v, scene_code)["color"]
-                    colors = colors.float().cpu().numpy()
+                    colors = field.query(v, chunk_size=settings.chunk_size)["color"].float().cpu().numpy()
                 meshes.append(trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=colors, process=False))
         return meshes
-
-    def _isosurface(
-        self, scene_code: torch.Tensor, resolution: int, threshold: float, fast: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Marching cubes on the dense grid, or on a coarse-to-fine one (the same mesh).
-
-        Coarse to fine, first where interval bounds decide most of the grid (proven), else by evaluation
-        (checked, see `evaluated_density_grid`), else the dense grid.
-        """
-        radius = self.renderer.radius
-        total = resolution**3
-
-        def query(points: torch.Tensor) -> torch.Tensor:
-            return self.renderer.query_triplane(self.decoder, points, scene_code, fast=True)["density_act"]
-
-        if fast:
-            sparse = sparse_density_grid(
-                query,
-                lambda extents, cells: self.renderer.box_bounds(self.decoder, scene_code, extents, cells),
-                resolution,
-                radius,
-                threshold,
-                device=scene_code.device,
-                min_decided=self.mesh_min_decided,
-            )
-            method = "bounds"
-            if sparse is None:
-                plane_size = scene_code.shape[-1] if scene_code.shape[-2] == scene_code.shape[-1] else None
-                sparse = evaluated_density_grid(
-                    query, resolution, radius, threshold, device=scene_code.device, plane_size=plane_size
-                )
-                method = "evaluated"
-            if sparse is not None:
-                self.renderer.last_stats = {
-                    "points_total": total,
-                    "points_evaluated": sparse.points_evaluated,
-                    "boxes_bounded": sparse.boxes_bounded,
-                    "coarse_to_fine": method,
-                }
-                if sparse.values.size == 0:
-                    return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
-                return marching_cubes(sparse.values, threshold, radius, sparse.offset, resolution)
-        points = grid_points(resolution, radius).to(scene_code.device)
-        density = self.renderer.query_triplane(self.decoder, points, scene_code)["density_act"]
-        self.renderer.last_stats = {"points_total": total, "points_evaluated": total, "coarse_to_fine": "dense"}
-        return marching_cubes(
-            density.reshape(resolution, resolution, resolution).float().cpu().numpy(), threshold, radius
-        )
 
 
 def _convert_view(view: torch.Tensor, return_type: str) -> PIL.Image.Image | torch.Tensor | np.ndarray:

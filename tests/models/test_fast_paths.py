@@ -18,8 +18,9 @@ from real3d.errors import Real3DError
 from real3d.geometry import spherical_rays
 from real3d.models import LRM
 from real3d.models.decoder import NeRFMLP
+from real3d.models.field import _fused_mlp
 from real3d.models.isosurface import evaluated_density_grid, grid_points
-from real3d.models.renderer import _fused_mlp
+from real3d.models.renderer import RenderSettings
 from tools.bench_inference import fitted_scene, structured_scene
 
 RENDER_TOL = 1e-3  # issue #8: max abs per pixel
@@ -62,6 +63,14 @@ def fields(parity_model: LRM, structured_model: tuple, fitted_model: tuple, expe
     }
 
 
+def _fast(model: LRM, **changes: object) -> RenderSettings:
+    return model.render_settings.replace(fast=True, **changes)
+
+
+def _faithful(model: LRM) -> RenderSettings:
+    return model.render_settings.replace(fast=False)
+
+
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(((a - b) ** 2).mean()))
 
@@ -80,8 +89,9 @@ def _same_mesh(a, b) -> None:  # noqa: ANN001
 def test_fast_render_matches_parity_vectors(parity_model: LRM, expected: dict) -> None:
     n, elev, dist, fovy, h, w = expected["render_360_args"].tolist()
     for fast in (False, True):
+        settings = parity_model.render_settings.replace(fast=fast)
         views = parity_model.render_360(
-            expected["scene_codes"], int(n), elev, dist, fovy, int(h), int(w), "pt", fast=fast
+            expected["scene_codes"], int(n), elev, dist, fovy, int(h), int(w), "pt", settings=settings
         )
         assert torch.allclose(torch.stack(views[0]), expected["render_360"], atol=1e-4)
 
@@ -92,16 +102,15 @@ def test_fast_render_skips_and_stays_within_tolerance(structured_model: tuple, g
     last = [m for m in model.decoder.layers if isinstance(m, nn.Linear)][-1]
     saved = last.weight.data.clone()
     last.weight.data[0] *= gain / 48.0  # softer to harder surfaces
-    model.renderer.skip_empty = "always"  # a render this small would not pay for the occupancy grid
+    always = _fast(model, skip_empty="always")  # a render this small would not pay for the occupancy grid
+    stats: dict = {}
     try:
         rays_o, rays_d = spherical_rays(2, 20.0, 1.9, 40.0, 32, 32)
         with torch.no_grad():
-            faithful = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=False)
-            fast = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=True)
-        stats = model.renderer.last_stats
+            faithful = model.renderer.render_rays(model.field(scene), rays_o, rays_d, _faithful(model))
+            fast = model.renderer.render_rays(model.field(scene), rays_o, rays_d, always, stats)
     finally:
         last.weight.data.copy_(saved)
-        model.renderer.skip_empty = "auto"
     assert (faithful[0] - fast[0]).abs().max() <= RENDER_TOL
     assert (faithful[1] - fast[1]).abs().max() <= RENDER_TOL
     assert faithful[1].max() > 0.99 and faithful[1].min() < 0.01  # an opaque object and empty space
@@ -112,14 +121,10 @@ def test_fast_render_skips_and_stays_within_tolerance(structured_model: tuple, g
 def test_skipping_empty_space_stays_within_tolerance(fields: dict, which: str) -> None:
     model, scene = fields[which]
     rays_o, rays_d = spherical_rays(2, 20.0, 1.9, 40.0, 24, 24)
-    model.renderer.skip_empty = "always"
-    try:
-        with torch.no_grad():
-            faithful = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=False)
-            fast = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=True)
-        stats = model.renderer.last_stats
-    finally:
-        model.renderer.skip_empty = "auto"
+    stats: dict = {}
+    with torch.no_grad():
+        faithful = model.renderer.render_rays(model.field(scene), rays_o, rays_d, _faithful(model))
+        fast = model.renderer.render_rays(model.field(scene), rays_o, rays_d, _fast(model, skip_empty="always"), stats)
     assert stats["skipping"] == 1.0
     assert (faithful[0] - fast[0]).abs().max() <= RENDER_TOL
     assert (faithful[1] - fast[1]).abs().max() <= RENDER_TOL
@@ -133,36 +138,35 @@ def test_fitted_field_has_dense_weights_and_an_object_in_empty_space(fitted_mode
     assert all((w.abs() > 1e-3).float().mean() > 0.9 for w in hidden)
     rays_o, rays_d = spherical_rays(1, 20.0, 1.9, 40.0, 16, 16)
     with torch.no_grad():
-        _, opacity = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=False)
+        _, opacity = model.renderer.render_rays(model.field(scene), rays_o, rays_d, _faithful(model))
     assert opacity.max() > 0.99 and opacity.min() < 0.01
 
 
 def test_auto_renders_a_haze_without_skipping(parity_model: LRM, expected: dict) -> None:
     rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 16, 16)
     scene = expected["scene_codes"][0]
+    stats: dict = {}
     with torch.no_grad():
-        faithful = parity_model.renderer.render_rays(parity_model.decoder, scene, rays_o, rays_d, fast=False)
-        fast = parity_model.renderer.render_rays(parity_model.decoder, scene, rays_o, rays_d, fast=True)
-    assert parity_model.renderer.last_stats["skipping"] == 0.0  # the probe found nothing worth skipping
+        faithful = parity_model.renderer.render_rays(parity_model.field(scene), rays_o, rays_d, _faithful(parity_model))
+        fast = parity_model.renderer.render_rays(parity_model.field(scene), rays_o, rays_d, _fast(parity_model), stats)
+    assert stats["skipping"] == 0.0  # the probe found nothing worth skipping
     assert (faithful[0] - fast[0]).abs().max() <= 1e-5
 
 
 def test_auto_skips_on_an_object_in_empty_space(fitted_model: tuple) -> None:
     model, scene = fitted_model
     rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 96, 96)
-    model.renderer.occupancy_resolution = 16  # a coarser grid, to pay off on a small render
-    try:
-        with torch.no_grad():
-            model.renderer.render_rays(model.decoder, scene, rays_o, rays_d, fast=True)
-    finally:
-        model.renderer.occupancy_resolution = 32
-    assert model.renderer.last_stats["skipping"] == 1.0
+    coarser = _fast(model, occupancy_resolution=16)  # a coarser grid, to pay off on a small render
+    stats: dict = {}
+    with torch.no_grad():
+        model.renderer.render_rays(model.field(scene), rays_o, rays_d, coarser, stats)
+    assert stats["skipping"] == 1.0
 
 
 def test_orbit_in_one_pass_matches_views_one_by_one(structured_model: tuple) -> None:
     model, scene = structured_model
-    one_by_one = model.render_360(scene[None], 3, 15.0, 1.9, 40.0, 16, 24, "pt", fast=False)[0]
-    batched = model.render_360(scene[None], 3, 15.0, 1.9, 40.0, 16, 24, "pt", fast=True)[0]
+    one_by_one = model.render_360(scene[None], 3, 15.0, 1.9, 40.0, 16, 24, "pt", settings=_faithful(model))[0]
+    batched = model.render_360(scene[None], 3, 15.0, 1.9, 40.0, 16, 24, "pt", settings=_fast(model))[0]
     assert torch.stack(batched).shape == (3, 16, 24, 3)
     assert (torch.stack(one_by_one) - torch.stack(batched)).abs().max() <= RENDER_TOL
 
@@ -171,8 +175,9 @@ def test_rendering_with_gradient_takes_the_faithful_path(structured_model: tuple
     model, scene = structured_model
     scene = scene.clone().requires_grad_(True)
     rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 8, 8)
-    rgb, _ = model.renderer.render_rays(model.decoder, scene, rays_o, rays_d)
-    assert model.renderer.last_stats["samples_evaluated"] == model.renderer.last_stats["samples_total"]
+    stats: dict = {}
+    rgb, _ = model.renderer.render_rays(model.field(scene), rays_o, rays_d, stats=stats)
+    assert stats["samples_evaluated"] == stats["samples_total"]
     rgb.sum().backward()
     assert scene.grad is not None and scene.grad.abs().sum() > 0
 
@@ -182,27 +187,21 @@ def test_renderer_checkpointing_keeps_gradients(structured_model: tuple) -> None
     rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 8, 8)
     grads = []
     for checkpointing in (False, True):
-        model.renderer.gradient_checkpointing = checkpointing
-        model.renderer.set_chunk_size(100)
+        settings = model.render_settings.replace(gradient_checkpointing=checkpointing, chunk_size=100)
         leaf = scene.clone().requires_grad_(True)
-        rgb, opacity = model.renderer.render_rays(model.decoder, leaf, rays_o, rays_d)
+        rgb, opacity = model.renderer.render_rays(model.field(leaf), rays_o, rays_d, settings)
         (rgb.sum() + opacity.sum()).backward()
         grads.append(leaf.grad)
-    model.renderer.gradient_checkpointing = False
-    model.renderer.set_chunk_size(0)
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
 
 
 def test_renderer_fast_switch(structured_model: tuple) -> None:
     model, scene = structured_model
     rays_o, rays_d = spherical_rays(1, 0.0, 1.9, 40.0, 8, 8)
-    model.renderer.fast = False
-    try:
-        with torch.no_grad():
-            model.renderer.render_rays(model.decoder, scene, rays_o, rays_d)
-        assert model.renderer.last_stats["samples_evaluated"] == model.renderer.last_stats["samples_total"]
-    finally:
-        model.renderer.fast = True
+    stats: dict = {}
+    with torch.no_grad():
+        model.renderer.render_rays(model.field(scene), rays_o, rays_d, _faithful(model), stats)
+    assert stats["samples_evaluated"] == stats["samples_total"]
 
 
 # ------------------------------------------------------------------------------------------ bounds
@@ -214,16 +213,16 @@ def test_field_bounds_contain_every_point_of_a_box(
 ) -> None:
     model, scene = (parity_model, expected["scene_codes"][0]) if which == "parity" else structured_model
     generator = torch.Generator().manual_seed(0)
-    radius = model.renderer.radius
+    radius = model.field_spec.radius
     corners = (torch.rand(40, 3, 2, generator=generator) * 2 - 1) * radius
     lo_corner, hi_corner = corners.amin(-1), corners.amin(-1) + corners.diff(dim=-1).abs()[..., 0] * 0.3
     extents = tuple((lo_corner[:, axis], hi_corner[:, axis]) for axis in range(3))
     cells = torch.arange(40)[:, None].expand(40, 3)
-    density_lo, density_hi = model.renderer.box_bounds(model.decoder, scene, extents, cells)
+    density_lo, density_hi = model.field(scene).box_bounds(extents, cells)
     t = torch.rand(40, 200, 3, generator=generator)
     points = lo_corner[:, None] + t * (hi_corner - lo_corner)[:, None]
     with torch.no_grad():
-        density = model.renderer.query_triplane(model.decoder, points, scene)["density_act"][..., 0]
+        density = model.field(scene).query(points)["density_act"][..., 0]
     assert (density >= density_lo[:, None]).all()
     assert (density <= density_hi[:, None]).all()
     if which == "structured":
@@ -249,8 +248,8 @@ def test_fused_mlp_equals_decoder() -> None:
 def test_coarse_to_fine_mesh_equals_dense_on_parity_model(parity_model: LRM, expected: dict) -> None:
     res = int(expected["mc_resolution"])
     threshold = float(expected["mc_threshold"])
-    dense = parity_model.extract_mesh(expected["scene_codes"], res, threshold, fast=False)[0]
-    fast = parity_model.extract_mesh(expected["scene_codes"], res, threshold, fast=True)[0]
+    dense = parity_model.extract_mesh(expected["scene_codes"], res, threshold, settings=_faithful(parity_model))[0]
+    fast = parity_model.extract_mesh(expected["scene_codes"], res, threshold, settings=_fast(parity_model))[0]
     _same_mesh(dense, fast)
     assert len(dense.vertices) > 100
 
@@ -259,9 +258,9 @@ def test_coarse_to_fine_mesh_equals_dense_on_parity_model(parity_model: LRM, exp
 def test_coarse_to_fine_mesh_equals_dense_with_thin_parts(structured_model: tuple, resolution: int) -> None:
     model, scene = structured_model
     threshold = 25.0
-    dense = model.extract_mesh(scene[None], resolution, threshold, fast=False)[0]
-    fast = model.extract_mesh(scene[None], resolution, threshold, fast=True)[0]
-    stats = model.renderer.last_stats
+    dense = model.extract_mesh(scene[None], resolution, threshold, settings=_faithful(model))[0]
+    stats: dict = {}
+    fast = model.extract_mesh(scene[None], resolution, threshold, settings=_fast(model), stats=stats)[0]
     _same_mesh(dense, fast)
     assert len(dense.vertices) > 100
     assert stats["points_evaluated"] < 0.5 * stats["points_total"]
@@ -269,7 +268,7 @@ def test_coarse_to_fine_mesh_equals_dense_with_thin_parts(structured_model: tupl
     # The thin parts slip between the points of the first, coarse level (16 grid cells): a scheme that
     # only evaluated a coarse grid and refined where its corners change sign would lose them.
     with torch.no_grad():
-        grid = model.renderer.query_triplane(model.decoder, grid_points(resolution, 0.87), scene)["density_act"]
+        grid = model.field(scene).query(grid_points(resolution, 0.87))["density_act"]
     grid = grid.reshape(resolution, resolution, resolution)
     stride = 16
     coarse_index = torch.arange(0, resolution, stride)
@@ -288,10 +287,10 @@ def test_mesh_by_evaluation_equals_dense(fields: dict, which: str, expected: dic
     model, scene = fields[which]
     resolution, threshold = (64, float(expected["mc_threshold"])) if which == "parity" else (80, 25.0)
     model.mesh_min_decided = 2.0  # never the bounds: the coarse-to-fine grid by evaluation
+    stats: dict = {}
     try:
-        dense = model.extract_mesh(scene[None], resolution, threshold, fast=False)[0]
-        fast = model.extract_mesh(scene[None], resolution, threshold, fast=True)[0]
-        stats = model.renderer.last_stats
+        dense = model.extract_mesh(scene[None], resolution, threshold, settings=_faithful(model))[0]
+        fast = model.extract_mesh(scene[None], resolution, threshold, settings=_fast(model), stats=stats)[0]
     finally:
         model.mesh_min_decided = 0.2
     _same_mesh(dense, fast)
@@ -306,16 +305,17 @@ def test_mesh_by_evaluation_equals_dense(fields: dict, which: str, expected: dic
 def test_mesh_by_evaluation_falls_back_to_the_dense_grid(fitted_model: tuple) -> None:
     model, scene = fitted_model
     sparse = evaluated_density_grid(
-        lambda p: model.renderer.query_triplane(model.decoder, p, scene)["density_act"], 40, 0.87, 25.0, max_share=0.01
+        lambda p: model.field(scene).query(p)["density_act"], 40, 0.87, 25.0, max_share=0.01
     )
     assert sparse is None
 
 
 def test_mesh_with_no_surface_is_empty(structured_model: tuple) -> None:
     model, scene = structured_model
-    mesh = model.extract_mesh(scene[None], 32, 1e9, fast=True)[0]
+    stats: dict = {}
+    mesh = model.extract_mesh(scene[None], 32, 1e9, settings=_fast(model), stats=stats)[0]
     assert len(mesh.vertices) == 0 and len(mesh.faces) == 0
-    assert model.renderer.last_stats["points_evaluated"] == 0
+    assert stats["points_evaluated"] == 0
 
 
 # --------------------------------------------------------------------------------------------- bf16

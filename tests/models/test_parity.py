@@ -58,7 +58,7 @@ def test_render_360_matches(model: LRM, expected: dict) -> None:
 
 def test_query_triplane_matches(model: LRM, expected: dict) -> None:
     with torch.no_grad():
-        out = model.renderer.query_triplane(model.decoder, expected["query_points"], expected["scene_codes"][0])
+        out = model.field(expected["scene_codes"][0]).query(expected["query_points"])
     assert torch.allclose(out["density_act"], expected["query_density_act"], atol=TOL)
     assert torch.allclose(out["color"], expected["query_color"], atol=TOL)
 
@@ -83,9 +83,8 @@ def test_spherical_rays_match_reference_cameras(expected: dict) -> None:
 def test_density_grid_and_mesh_match(model: LRM, expected: dict) -> None:
     res = int(expected["mc_resolution"])
     with torch.no_grad():
-        grid = model.renderer.query_triplane(model.decoder, grid_points(res, 0.87), expected["scene_codes"][0])[
-            "density_act"
-        ].reshape(res, res, res)
+        grid = model.field(expected["scene_codes"][0]).query(grid_points(res, 0.87))["density_act"]
+    grid = grid.reshape(res, res, res)
     assert torch.allclose(grid, expected["mc_density_grid"], atol=TOL)
 
     mesh = model.extract_mesh(expected["scene_codes"], res, float(expected["mc_threshold"]))[0]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from real3d.geometry import orbit_cameras
 from real3d.models import LRM
 from real3d.models.isosurface import marching_cubes
-from real3d.models.renderer import rays_intersect_bbox
+from real3d.models.renderer import RenderSettings, rays_intersect_bbox
 
 
 def test_rays_missing_the_box_are_invalid() -> None:
@@ -25,7 +27,7 @@ def test_missed_rays_render_white_with_zero_opacity(tiny_model: LRM) -> None:
     scene = torch.randn(3, 8, 8, 8)
     rays_o = torch.tensor([[3.0, 5.0, 0.0]])
     rays_d = torch.tensor([[-1.0, 0.0, 0.0]])
-    rgb, opacity = tiny_model.renderer.render_rays(tiny_model.decoder, scene, rays_o, rays_d)
+    rgb, opacity = tiny_model.renderer.render_rays(tiny_model.field(scene), rays_o, rays_d)
     assert torch.equal(rgb, torch.ones(1, 3))
     assert torch.equal(opacity, torch.zeros(1, 1))
 
@@ -35,9 +37,9 @@ def test_chunking_does_not_change_results(tiny_model: LRM) -> None:
     rays_o = torch.tensor([[2.0, 0.1, 0.2]]).repeat(50, 1)
     rays_d = torch.nn.functional.normalize(torch.randn(50, 3) * 0.1 + torch.tensor([-1.0, 0, 0]), dim=-1)
     with torch.no_grad():
-        full = tiny_model.renderer.render_rays(tiny_model.decoder, scene, rays_o, rays_d)
-        tiny_model.renderer.set_chunk_size(37)
-        chunked = tiny_model.renderer.render_rays(tiny_model.decoder, scene, rays_o, rays_d)
+        full = tiny_model.renderer.render_rays(tiny_model.field(scene), rays_o, rays_d)
+        chunked_settings = tiny_model.render_settings.replace(chunk_size=37)
+        chunked = tiny_model.renderer.render_rays(tiny_model.field(scene), rays_o, rays_d, chunked_settings)
     assert torch.allclose(full[0], chunked[0], atol=1e-6)
     assert torch.allclose(full[1], chunked[1], atol=1e-6)
 
@@ -66,3 +68,27 @@ def test_marching_cubes_sphere_is_watertight_and_outward() -> None:
     assert mesh.is_watertight
     assert mesh.volume > 0
     assert abs(np.linalg.norm(vertices, axis=1).mean() - expected_radius) < 0.01
+
+
+def test_render_settings_are_passed_not_set_as_attributes(tiny_model: LRM) -> None:
+    with pytest.raises(AttributeError, match="RenderSettings"):
+        tiny_model.renderer.fast = False
+    with pytest.raises(ValueError, match="skip_empty"):
+        RenderSettings(skip_empty="sometimes")
+    tiny_model.renderer.set_chunk_size(64)  # TripoSR's call changes the defaults
+    try:
+        assert tiny_model.render_settings.chunk_size == 64
+    finally:
+        tiny_model.renderer.set_chunk_size(0)
+
+
+def test_render_of_cameras_equals_render_of_their_rays(tiny_model: LRM) -> None:
+    scene_codes = torch.randn(2, 3, 8, 8, 8)
+    cameras = orbit_cameras(3, 15.0, 2.0, 0.7, 6, 5)
+    rays_o, rays_d = cameras.rays()
+    with torch.no_grad():
+        by_cameras = tiny_model.render(scene_codes, cameras)
+        shape = (2, *rays_o.shape)
+        by_rays = tiny_model.render_scene_codes(scene_codes, rays_o.expand(shape), rays_d.expand(shape))
+    assert by_cameras["images_rgb"].shape == (2, 3, 3, 6, 5)
+    assert torch.equal(by_cameras["images_rgb"], by_rays["images_rgb"])

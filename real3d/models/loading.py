@@ -1,0 +1,135 @@
+"""The one way to get a model: `load(path, weight_name, config, render, device)`.
+
+Every entry point (training, evaluation, curation, the demo, tools) loads through here, with one
+vocabulary (the `model:` block of config/model/*, config/eval/*, config/curate.yaml):
+
+- `path`: a released folder (config.yaml + weights, TripoSR or Real3D layout) or a training
+  checkpoint (`<run>/checkpoints/*.ckpt`); with `path` and `config` both null, the released
+  weights in `checkpoints/`, else the small default model in `checkpoints/default/` (the demo's rule);
+- `weight_name`: the weights file in that folder; null: the released names, first found;
+- `config`: a published-format config.yaml (path or mapping) for a random init (`path` null);
+- `render`: the model's default render settings (`RenderSettings` fields: `num_samples_per_ray`,
+  `chunk_size`, `fast`, ...); null or absent keys keep the config's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from transformers import ViTConfig
+
+from real3d.errors import Real3DError
+from real3d.models.checkpoint import NET_PREFIX, load_training_checkpoint
+from real3d.models.config import KNOWN_VIT_CONFIGS
+from real3d.models.lrm import LRM
+from real3d.models.renderer import RenderSettings
+
+log = logging.getLogger(__name__)
+
+RELEASED_DIR = Path("checkpoints")
+DEFAULT_DIR = Path("checkpoints/default")
+RELEASED_WEIGHTS = ("model.ckpt", "model_both_trained_v1.ckpt", "model_both.ckpt")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: `kind` released (folder + weights), training (a Lightning
+    checkpoint) or random (a config); `weights` is the file read (None for a random init)."""
+
+    kind: str
+    weights: Path | None = None
+    config: Any = None
+
+    def __str__(self) -> str:
+        return str(self.weights) if self.weights is not None else f"random init from {self.config}"
+
+
+def locate(
+    path: str | os.PathLike | None = None,
+    weight_name: str | None = None,
+    config: str | os.PathLike | Mapping | DictConfig | None = None,
+) -> ModelSource:
+    """Resolve the vocabulary above to one source; nothing is read but file names."""
+    if path is None and config is not None:
+        return ModelSource("random", config=config)
+    if path is None:
+        for name in (weight_name,) if weight_name else RELEASED_WEIGHTS:
+            if (RELEASED_DIR / name).is_file():
+                log.info("using the released weights %s", RELEASED_DIR / name)
+                return ModelSource("released", RELEASED_DIR / name)
+        if (DEFAULT_DIR / "model.ckpt").is_file():
+            log.info("no released weights in %s/: using the small default model in %s/", RELEASED_DIR, DEFAULT_DIR)
+            return ModelSource("released", DEFAULT_DIR / "model.ckpt")
+        raise Real3DError(
+            f"no model weights found: download TripoSR's model.ckpt or Real3D's model_both_trained_v1.ckpt into "
+            f"{RELEASED_DIR}/ (see checkpoints/README.md), or pass --pretrained-model-name-or-path"
+        )
+    path = Path(path)
+    if path.is_file():  # a released model is a folder; a file is a training checkpoint (checked on reading)
+        return ModelSource("training", path)
+    if not path.is_dir():
+        raise Real3DError(
+            f"model folder not found: {path} (it must hold config.yaml and the weights; see checkpoints/README.md)"
+        )
+    if weight_name is None:
+        weight_name = next((name for name in RELEASED_WEIGHTS if (path / name).is_file()), RELEASED_WEIGHTS[0])
+    return ModelSource("released", path / weight_name)
+
+
+def from_training_checkpoint(path: str | os.PathLike) -> LRM:
+    """The model of a `Real3DModule` Lightning checkpoint (config and weights both inside it)."""
+    checkpoint = load_training_checkpoint(path)
+    model_config = OmegaConf.create(checkpoint["real3d"]["model_config"])
+    vit_name = str(model_config.image_tokenizer.pretrained_model_name_or_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        if vit_name not in KNOWN_VIT_CONFIGS:  # the ViT config saved in the checkpoint, read once
+            ViTConfig.from_dict(checkpoint["real3d"]["vit_config"]).to_json_file(str(Path(tmp) / "config.json"))
+            model_config.image_tokenizer.pretrained_model_name_or_path = tmp
+        net = LRM.from_config(model_config, base_dir=tmp)
+    model_config.image_tokenizer.pretrained_model_name_or_path = vit_name
+    net.cfg = model_config
+    state_dict = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
+    net.load_state_dict(state_dict, strict=True)
+    return net
+
+
+def set_render_defaults(model: LRM, render: Mapping[str, Any] | None) -> None:
+    """Replace the model's default render settings (`RenderSettings` fields); None values keep the config's."""
+    known = {f.name for f in dataclasses.fields(RenderSettings)}
+    unknown = set(render or {}) - known
+    if unknown:
+        raise Real3DError(f"unknown render settings {sorted(unknown)}; known: {sorted(known)}")
+    model.renderer.settings = model.renderer.settings.replace(**dict(render or {}))
+
+
+def load(
+    path: str | os.PathLike | ModelSource | None = None,
+    weight_name: str | None = None,
+    config: str | os.PathLike | Mapping | DictConfig | None = None,
+    render: Mapping[str, Any] | None = None,
+    device: str | torch.device | None = None,
+) -> LRM:
+    """The model: released weights, a training checkpoint or a random init (module docstring),
+    with its default render settings; in eval mode on `device` when one is given."""
+    source = path if isinstance(path, ModelSource) else locate(path, weight_name, config)
+    if source.kind == "random":
+        model = LRM.from_config(Path(source.config) if isinstance(source.config, (str, os.PathLike)) else source.config)
+        log.warning("model randomly initialised from its config (no weights given)")
+    elif source.kind == "training":
+        model = from_training_checkpoint(source.weights)
+        log.info("model loaded from the training checkpoint %s", source.weights)
+    else:
+        model = LRM.from_pretrained(source.weights.parent, weight_name=source.weights.name)
+        log.info("model loaded from %s", source.weights)
+    set_render_defaults(model, render)
+    if device is not None:
+        model = model.to(device).eval()
+    return model
