@@ -4,8 +4,9 @@ Weights come from local files only (SPEC §9): nothing here downloads. Where a f
 `Real3DError` names it and says where to put it. Tests build the same networks with random
 weights through the same functions (`allow_random=True`).
 
-Default files, looked up in `checkpoints/pretrained/` (relative to the working directory, then to
-the project root):
+One path convention (config/pretrained/default.yaml, used by training, evaluation and curation):
+every file is looked up under one `root` (default `checkpoints/pretrained/`; a relative root is
+tried under the working directory, then the project root), unless its own path is given. Defaults:
 
 - LPIPS backbone: `vgg16-397923af.pth`, torchvision's ImageNet VGG-16 state dict (LPIPS's
   linear heads ship inside the `lpips` package);
@@ -21,6 +22,7 @@ the project root):
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +34,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from real3d.errors import Real3DError
+from real3d.models.checkpoint import load_state_dict_file
+
+log = logging.getLogger(__name__)
 
 PRETRAINED_DIR = Path("checkpoints/pretrained")
 VGG16_FILE = "vgg16-397923af.pth"
@@ -71,48 +76,29 @@ def resolve_pretrained_file(
     default_names: Sequence[str],
     what: str,
     allow_random: bool = False,
+    root: str | os.PathLike = PRETRAINED_DIR,
 ) -> Path | None:
-    """Find a weights file: the given path, else the default names under `checkpoints/pretrained/`.
+    """Find a weights file: the given path, else the default names under `root`.
 
-    Returns None (random weights) only when nothing is found and `allow_random` is set; otherwise a
-    missing file raises `Real3DError` saying which file to put where.
+    Returns None (random weights, said in a warning) only when nothing is found and `allow_random`
+    is set; otherwise a missing file raises `Real3DError` saying which file to put where.
     """
     if weights_path is not None:
-        for candidate in _candidates(weights_path):
-            if candidate.is_file():
-                return candidate
-        if allow_random:
-            return None
-        raise Real3DError(f"{what} weights not found at '{weights_path}'.")
-    for name in default_names:
-        for candidate in _candidates(PRETRAINED_DIR / name):
-            if candidate.is_file():
-                return candidate
+        candidates = _candidates(weights_path)
+    else:
+        candidates = [c for name in default_names for c in _candidates(Path(root) / name)]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is not None:
+        return found
     if allow_random:
+        log.warning("%s: no weights file found, using RANDOM weights (allow_random); its values mean nothing", what)
         return None
+    if weights_path is not None:
+        raise Real3DError(f"{what} weights not found at '{weights_path}'.")
     raise Real3DError(
-        f"{what} weights are missing: put '{default_names[0]}' in '{PRETRAINED_DIR}/' "
+        f"{what} weights are missing: put '{default_names[0]}' in '{root}/' "
         f"(under the working directory or {_PROJECT_ROOT}), or pass its path explicitly."
     )
-
-
-def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Tensors from a `.safetensors` or torch file (weights only; `state_dict`/`module.` unwrapped)."""
-    path = Path(path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state_dict = load_file(str(path), device="cpu")
-        else:
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or non-weights file
-        raise Real3DError(f"Cannot read weights file '{path}': {exc}") from exc
-    if isinstance(state_dict, dict) and isinstance(state_dict.get("state_dict"), dict):
-        state_dict = state_dict["state_dict"]
-    if not isinstance(state_dict, dict):
-        raise Real3DError(f"'{path}' does not hold a state dict.")
-    return {k.removeprefix("module."): v for k, v in state_dict.items()}
 
 
 def _freeze(module: nn.Module) -> nn.Module:
@@ -129,6 +115,7 @@ def build_lpips(
     weights_path: str | os.PathLike | None = None,
     allow_random: bool = False,
     device: str | torch.device = "cpu",
+    root: str | os.PathLike = PRETRAINED_DIR,
 ) -> nn.Module:
     """LPIPS-VGG (v0.1) with its VGG-16 backbone loaded from a local torchvision state dict.
 
@@ -142,7 +129,7 @@ def build_lpips(
     def vgg16_features(**_):  # what lpips keeps of torchvision's VGG-16, without the 120M-param head
         return SimpleNamespace(features=make_layers(cfgs["D"]))
 
-    path = resolve_pretrained_file(weights_path, (VGG16_FILE,), "LPIPS VGG-16", allow_random)
+    path = resolve_pretrained_file(weights_path, (VGG16_FILE,), "LPIPS VGG-16", allow_random, root)
     # pnet_rand=True and the stub above: nothing is fetched; the linear heads come from the file
     # shipped inside the lpips package, the backbone from `path` below.
     with mock.patch.object(lpips.pretrained_networks, "tv", SimpleNamespace(vgg16=vgg16_features)):
@@ -219,6 +206,7 @@ def build_clip(
     config: str | os.PathLike | dict | None = None,
     allow_random: bool = False,
     device: str | torch.device = "cpu",
+    root: str | os.PathLike = PRETRAINED_DIR,
 ) -> ClipEncoder:
     """CLIP image encoder (default OpenAI ViT-B/16) from a local open_clip state dict.
 
@@ -228,7 +216,7 @@ def build_clip(
     from open_clip.model import CLIP
 
     cfg = _clip_config(config)
-    path = resolve_pretrained_file(weights_path, CLIP_FILES, "CLIP ViT-B/16", allow_random)
+    path = resolve_pretrained_file(weights_path, CLIP_FILES, "CLIP ViT-B/16", allow_random, root)
     model = CLIP(
         embed_dim=cfg["embed_dim"],
         vision_cfg=cfg["vision_cfg"],
@@ -314,13 +302,15 @@ def build_inception(
     weights_path: str | os.PathLike | None = None,
     allow_random: bool = False,
     device: str | torch.device = "cpu",
+    root: str | os.PathLike = PRETRAINED_DIR,
 ) -> InceptionFeatures:
     """A 2048-d Inception feature extractor for FID: the standard FID Inception when its weights
     (`pt_inception-2015-12-05-6726825d.pth`) are found, else torchvision's ImageNet Inception-v3
     (`inception_v3_google-0cc3c7bd.pth`); the kind is read from the file's classifier size."""
     from torchvision.models import inception_v3
 
-    path = resolve_pretrained_file(weights_path, (FID_INCEPTION_FILE, INCEPTION_FILE), "Inception-v3", allow_random)
+    names = (FID_INCEPTION_FILE, INCEPTION_FILE)
+    path = resolve_pretrained_file(weights_path, names, "Inception-v3", allow_random, root)
     state_dict = load_state_dict_file(path) if path is not None else None
     fc = state_dict.get("fc.weight") if state_dict is not None else None
     if path is None or (fc is not None and fc.shape[0] == FID_NUM_CLASSES):

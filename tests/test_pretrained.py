@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from real3d.errors import Real3DError
 from real3d.pretrained import build_clip, build_inception, build_lpips
-
-CLIP_TINY = Path(__file__).parent / "fixtures" / "clip-tiny.json"
+from tests.conftest import CLIP_TINY
 
 
 def test_missing_files_name_the_file(tmp_path, monkeypatch):
@@ -51,7 +48,7 @@ def test_lpips_rejects_wrong_file(tmp_path):
     with pytest.raises(Real3DError):
         build_lpips(path)
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(Real3DError, match="Cannot read"):
+    with pytest.raises(Real3DError, match="cannot read"):
         build_lpips(path)
 
 

@@ -1,10 +1,9 @@
-"""Training losses (SPEC §6): pixel MSE, LPIPS-VGG, the CLIP semantic loss, cycle consistency.
+"""Training losses (SPEC §6): pixel MSE, LPIPS-VGG, the CLIP semantic loss.
 
 The functions take already-built frozen networks (`real3d.pretrained.build_lpips` /
 `build_clip`); they never load weights themselves.
 """
 
-from real3d.losses.cycle import grey_composite
 from real3d.losses.perceptual import perceptual_loss
 from real3d.losses.photometric import mse_loss, weighted_sum
 from real3d.losses.reconstruction import reconstruction_losses
@@ -12,7 +11,6 @@ from real3d.losses.semantic import clip_semantic_loss
 
 __all__ = [
     "clip_semantic_loss",
-    "grey_composite",
     "mse_loss",
     "perceptual_loss",
     "reconstruction_losses",

@@ -2,6 +2,5 @@
 
 from real3d.training.checkpointing import AtomicCheckpointIO, export_pretrained
 from real3d.training.module import Real3DModule
-from real3d.training.net import build_lrm
 
-__all__ = ["AtomicCheckpointIO", "Real3DModule", "build_lrm", "export_pretrained"]
+__all__ = ["AtomicCheckpointIO", "Real3DModule", "export_pretrained"]

@@ -1,12 +1,17 @@
-"""AdamW parameter groups, the optional ZeRO-sharded wrapper and the cosine-with-warmup schedule.
+"""AdamW parameter groups, the recipe's optimizer and schedule, and how they are recorded.
 
-Groups as the reference (SPEC §6): triplane embeddings, image encoder, the rest; weight decay is
-off for biases, norms and other 1-D parameters.
+The optimizer and the schedule reach the module as factories (Hydra partials, config/module/):
+`optimizer(groups)` and `scheduler(optimizer)`. Groups as the reference (SPEC §6): triplane
+embeddings, image encoder, the rest; weight decay is off for biases, norms and other 1-D
+parameters. ZeRO (optimizer state sharded across ranks) is the optimizer choice
+`module/optimizer=zero_adamw` (torch's `ZeroRedundancyOptimizer` around AdamW).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,6 +21,9 @@ EMBEDDINGS = "tokenizer.embeddings"
 IMAGE_ENCODER_PREFIX = "image_tokenizer."
 # Prefixes that wrappers (FSDP, activation checkpointing, torch.compile) add to parameter names.
 _WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+
+OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
 
 def clean_name(name: str) -> str:
@@ -36,52 +44,41 @@ def no_decay_names(model: nn.Module) -> set[str]:
 def parameter_groups(
     named_parameters: Iterable[tuple[str, nn.Parameter]],
     no_decay: set[str],
-    lr: float,
-    lr_embeddings: float,
-    lr_image_encoder: float,
-    weight_decay: float,
+    lr_embeddings: float | None = None,
+    lr_image_encoder: float | None = None,
 ) -> list[dict]:
-    """AdamW groups (non-empty only), each with a `name`: embeddings, image_encoder[_no_decay], rest[_no_decay]."""
+    """Optimizer groups (non-empty only), each with a `name`: embeddings, image_encoder[_no_decay],
+    rest[_no_decay]. A group's lr is set only where given (else the optimizer's); `_no_decay` groups
+    set weight_decay 0 (the others take the optimizer's)."""
     groups: dict[str, dict] = {}
-
-    def add(group: str, group_lr: float, decay: float, param: nn.Parameter) -> None:
-        groups.setdefault(group, {"name": group, "params": [], "lr": group_lr, "weight_decay": decay})
-        groups[group]["params"].append(param)
-
     for raw_name, param in named_parameters:
         if not param.requires_grad:
             continue
         name = clean_name(raw_name)
-        decay = 0.0 if name in no_decay else weight_decay
-        suffix = "" if decay else "_no_decay"
         if name == EMBEDDINGS:
-            add("embeddings" + suffix, lr_embeddings, decay, param)
+            group, lr = "embeddings", lr_embeddings
         elif name.startswith(IMAGE_ENCODER_PREFIX):
-            add("image_encoder" + suffix, lr_image_encoder, decay, param)
+            group, lr = "image_encoder", lr_image_encoder
         else:
-            add("rest" + suffix, lr, decay, param)
+            group, lr = "rest", None
+        if name in no_decay:
+            group += "_no_decay"
+        entry = groups.setdefault(group, {"name": group, "params": []})
+        entry["params"].append(param)
+        if lr is not None:
+            entry["lr"] = float(lr)
+        if name in no_decay:
+            entry["weight_decay"] = 0.0
     order = ["embeddings", "embeddings_no_decay", "image_encoder", "image_encoder_no_decay", "rest", "rest_no_decay"]
     return [groups[name] for name in order if name in groups]
 
 
-def build_optimizer(
-    groups: list[dict],
-    betas: tuple[float, float] = (0.9, 0.96),
-    eps: float = 1e-6,
-    zero_redundancy: bool = False,
-) -> torch.optim.Optimizer:
-    """AdamW over `groups`; with `zero_redundancy`, its state sharded across ranks (ZeRO stage 1)."""
-    betas = (float(betas[0]), float(betas[1]))
-    if zero_redundancy:
-        from torch.distributed.optim import ZeroRedundancyOptimizer
-
-        return ZeroRedundancyOptimizer(
-            groups, optimizer_class=torch.optim.AdamW, lr=groups[0]["lr"], betas=betas, eps=eps
-        )
-    return torch.optim.AdamW(groups, betas=betas, eps=eps)
+def recipe_adamw() -> OptimizerFactory:
+    """The published optimizer (SPEC §6): AdamW, lr 4e-5, betas (0.9, 0.96), eps 1e-6, weight decay 0.05."""
+    return functools.partial(torch.optim.AdamW, lr=4e-5, betas=(0.9, 0.96), eps=1e-6, weight_decay=0.05)
 
 
-def build_scheduler(
+def cosine_with_warmup(
     optimizer: torch.optim.Optimizer,
     warmup_iterations: int,
     total_iterations: int,
@@ -97,3 +94,16 @@ def build_scheduler(
         num_warmup_steps=warmup_iterations // accumulation_steps,
         num_training_steps=total_iterations // accumulation_steps,
     )
+
+
+def describe_factory(factory: Callable[..., Any]) -> dict[str, Any]:
+    """A factory (a partial) as plain data for the checkpoint's hyperparameters: target and arguments."""
+    func = getattr(factory, "func", factory)
+    keywords = getattr(factory, "keywords", {})
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, type) or callable(value):
+            return f"{value.__module__}.{value.__qualname__}"
+        return list(value) if isinstance(value, tuple) else value
+
+    return {"_target_": plain(func), **{k: plain(v) for k, v in keywords.items()}}

@@ -42,3 +42,24 @@ def save_image_grid(rows: list[list[torch.Tensor]], path: str | Path) -> torch.T
     with atomic_path(path) as tmp:
         PIL.Image.fromarray(array).save(tmp, format="PNG")
     return grid
+
+
+def save_training_grid(
+    vis: dict[str, torch.Tensor], max_items: int, directory: Path, iteration: int, loggers: list
+) -> None:
+    """The training step's grid (`train_<iteration>.png`): one row per pass (multi-view input |
+    targets | renders; single-view input | renders; cycle input | render | target), also sent to
+    the loggers that take images (TensorBoard)."""
+    n = max_items
+    rows = []
+    if "mv_render" in vis:
+        rows.append([vis["mv_input"][:n, None], vis["mv_target"][:n], vis["mv_render"][:n]])
+    if "sv_render" in vis:
+        rows.append([vis["sv_input"][:n, None], vis["sv_render"][:n]])
+    if "cy_render" in vis:
+        rows.append([vis["cy_input"][:n, None], vis["cy_render"][:n], vis["cy_target"][:n]])
+    grid = save_image_grid(rows, directory / f"train_{iteration:07d}.png")
+    for logger in loggers:
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_image"):
+            experiment.add_image("train/views", grid, global_step=iteration)

@@ -11,14 +11,13 @@ from torch import nn
 
 from real3d.losses import (
     clip_semantic_loss,
-    grey_composite,
     mse_loss,
     perceptual_loss,
     reconstruction_losses,
     weighted_sum,
 )
 from real3d.pretrained import build_clip, build_lpips
-from tests.conftest import FIXTURES
+from tests.conftest import CLIP_TINY
 
 
 class MeanColourEncoder(nn.Module):
@@ -98,7 +97,7 @@ def test_clip_semantic_loss_hand_computed():
 
 
 def test_clip_semantic_loss_gradient_flows_to_novel_views_only():
-    encoder = build_clip(config=FIXTURES / "clip-tiny.json", allow_random=True)
+    encoder = build_clip(config=CLIP_TINY, allow_random=True)
     novel = torch.rand(2, 3, 3, 32, 32, requires_grad=True)
     reference = torch.rand(2, 3, 32, 32)
     loss = clip_semantic_loss(encoder, novel, reference)
@@ -108,14 +107,6 @@ def test_clip_semantic_loss_gradient_flows_to_novel_views_only():
     assert all(p.grad is None for p in encoder.parameters())
     same = clip_semantic_loss(encoder, reference[:, None].expand(2, 3, 3, 32, 32), reference)
     assert same.item() == pytest.approx(-1.0, abs=1e-5)
-
-
-def test_grey_composite_keeps_opaque_pixels_only():
-    rgb = torch.tensor([0.1, 0.9, 0.3]).reshape(3, 1, 1).expand(3, 1, 3).clone()
-    opacity = torch.tensor([0.2, 0.5, 0.8]).reshape(1, 1, 3)
-    out = grey_composite(rgb, opacity)
-    assert torch.allclose(out[:, 0, :2], torch.full((3, 2), 0.5))  # 0.2 and 0.5 are not > 0.5
-    assert torch.allclose(out[:, 0, 2], rgb[:, 0, 2])
 
 
 def test_reconstruction_losses_terms():

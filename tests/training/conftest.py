@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from real3d.models import load
 from real3d.pretrained import build_clip, build_lpips
-from real3d.training import build_lrm
 from real3d.training.run import ensure_synthetic_data
-from tests.conftest import FIXTURES, TINY_MODEL_DIR
+from tests.conftest import CLIP_TINY, TINY_MODEL_DIR
 from tests.training.runs import compose_train
 
 
 @pytest.fixture
 def tiny_net():
     torch.manual_seed(0)
-    return build_lrm(config=TINY_MODEL_DIR / "config.yaml", num_samples_per_ray=16)
+    return load(config=TINY_MODEL_DIR / "config.yaml", render={"num_samples_per_ray": 16})
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def random_lpips():
 @pytest.fixture(scope="session")
 def random_clip():
     torch.manual_seed(0)
-    return build_clip(config=FIXTURES / "clip-tiny.json", allow_random=True)
+    return build_clip(config=CLIP_TINY, allow_random=True)
 
 
 @pytest.fixture(scope="session")

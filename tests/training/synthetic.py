@@ -1,4 +1,4 @@
-"""In-memory training batches of an analytic coloured sphere, in the data contract's layout.
+"""In-memory training batches of an analytic coloured sphere, as the datamodule's typed batches.
 
 The unit tests of the training module use these instead of files on disk: they are exact,
 multi-view consistent and fast. (The end-to-end tests use the data helper's generated datasets.)
@@ -10,7 +10,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from real3d.geometry import fov_to_focal, rays_from_c2w, spherical_c2w
+from real3d.data.samples import MultiViewBatch, SingleViewBatch
+from real3d.geometry import Cameras, spherical_c2w
 
 FOV_RAD = 0.6911503837897545
 DISTANCE = 3.0
@@ -20,7 +21,7 @@ def sphere_views(
     c2w: torch.Tensor, size: int, fov_rad: float = FOV_RAD, radius: float = 0.5, tint: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """rgb on white [N,3,s,s], mask [N,1,s,s] and rays [N,s,s,3] of a sphere coloured by its normal."""
-    rays_o, rays_d = rays_from_c2w(c2w, fov_to_focal(fov_rad, size), size, size)
+    rays_o, rays_d = Cameras(c2w, torch.tensor(fov_rad), size, size).rays()
     b = (rays_o * rays_d).sum(-1)
     c = (rays_o * rays_o).sum(-1) - radius**2
     disc = b * b - c
@@ -46,16 +47,13 @@ def multiview_sample(index: int, n_views: int = 4, render_size: int = 32, input_
     c2w = spherical_c2w(azimuth, elevation, DISTANCE)
     c2w_input = spherical_c2w(0.0, 0.0, DISTANCE)[0]
     tint = 0.1 * (index % 3)
-    rgb, mask, rays_o, rays_d = sphere_views(c2w, render_size, tint=tint)
+    rgb, mask, _, _ = sphere_views(c2w, render_size, tint=tint)
     return {
         "image_input": grey_input(c2w_input, input_size, tint),
         "rgb": rgb,
         "mask": mask,
-        "c2w": c2w,
+        "cameras": Cameras(c2w, torch.tensor(FOV_RAD), render_size, render_size),
         "c2w_input": c2w_input,
-        "focal": torch.full((n_views,), fov_to_focal(FOV_RAD, render_size)),
-        "rays_o": rays_o,
-        "rays_d": rays_d,
         "index": index,
     }
 
@@ -108,12 +106,12 @@ class SphereDataModule(pl.LightningDataModule):
     def train_dataloader(self):
         loaders = {}
         if self.mv is not None:
-            loaders["mv"] = DataLoader(self.mv, batch_size=self.batch_size, shuffle=False)
+            loaders["mv"] = DataLoader(self.mv, self.batch_size, shuffle=False, collate_fn=MultiViewBatch.collate)
         if self.sv is not None:
-            loaders["sv"] = DataLoader(self.sv, batch_size=self.batch_size, shuffle=False)
+            loaders["sv"] = DataLoader(self.sv, self.batch_size, shuffle=False, collate_fn=SingleViewBatch.collate)
         return loaders
 
     def val_dataloader(self):
         if self.val is None:
             return []
-        return DataLoader(self.val, batch_size=1, shuffle=False)
+        return DataLoader(self.val, batch_size=1, shuffle=False, collate_fn=MultiViewBatch.collate)

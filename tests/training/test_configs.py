@@ -18,7 +18,7 @@ def test_real3d_sv_reproduces_the_published_recipe():
     m = cfg.module
     # 1. multi-view: input + 4 targets at 128², 128 samples per ray; MSE rgb 2, opacity 1, LPIPS 1
     assert (cfg.data.num_target_views, cfg.data.render_size, cfg.data.cond_image_size) == (4, 128, 512)
-    assert cfg.model.num_samples_per_ray == 128
+    assert cfg.model.render.num_samples_per_ray == 128
     w = cfg.losses.weights
     assert (w.rgb, w.mask, w.perceptual) == (2.0, 1.0, 1.0)
     # 2. single-view: 4 views (azimuth ±120, elevation ±45), MSE rgb 0.6, mask 0.3, CLIP 1.0
@@ -31,22 +31,23 @@ def test_real3d_sv_reproduces_the_published_recipe():
     assert sv.rerender and sv.rerender_size is None and (sv.opacity_threshold, sv.background) == (0.5, 0.5)
     assert (w.rgb_cy, w.perceptual_cy, w.mask_cy) == (20.0, 10.0, 10.0)
     assert sv.curriculum and list(sv.curriculum_azimuth_deg) == list(sv.curriculum_elevation_deg) == [15.0, 90.0]
-    # 4. accumulation 10, clipping 1.0; AdamW 4e-5 for every group, betas, eps, weight decay
+    # 4. accumulation 10, clipping 1.0; AdamW 4e-5 for every group (null: the optimizer's), betas, eps, weight decay
     assert (m.training.accumulation_steps, m.training.gradient_clip_norm) == (10, 1.0)
     o = m.optimizer
-    assert o.lr == o.lr_embeddings == o.lr_image_encoder == 4e-5
+    assert o.lr == 4e-5 and m.param_groups.lr_embeddings is None and m.param_groups.lr_image_encoder is None
     assert list(o.betas) == [0.9, 0.96] and o.eps == 1e-6 and o.weight_decay == 0.05
     # cosine with warmup: 1000 / 100000 iterations -> 100 / 10000 optimizer steps
-    assert (o.warmup_iterations, m.training.total_iterations) == (1000, 100_000)
+    assert (m.scheduler.warmup_iterations, m.training.total_iterations) == (1000, 100_000)
     assert cfg.trainer.max_steps == 10_000
     # bf16, ZeRO-sharded AdamW, 8 GPUs, batch 1 + 1 per GPU
     assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.devices == 8
-    assert o.zero_redundancy and cfg.trainer.strategy._target_.endswith("DDPStrategy")
+    assert o._target_.endswith("ZeroRedundancyOptimizer") and o.optimizer_class.path == "torch.optim.AdamW"
+    assert cfg.trainer.strategy._target_.endswith("DDPStrategy")
     assert (cfg.data.batch_size_mv, cfg.data.batch_size_sv) == (1, 1)
     # checkpoints every 1000 iterations, best by multi-view PSNR; initialised from released weights
     assert cfg.callbacks.periodic_checkpoint.every_n_iterations == 1000
     assert (cfg.callbacks.best_checkpoint.monitor, cfg.callbacks.best_checkpoint.mode) == ("val/psnr", "max")
-    assert cfg.model.pretrained_dir.endswith("checkpoints") and cfg.model.weight_name == "model_both.ckpt"
+    assert cfg.model.path.endswith("checkpoints") and cfg.model.weight_name == "model_both.ckpt"
 
 
 def test_mv_finetune_is_multiview_only_from_triposr():
@@ -56,21 +57,25 @@ def test_mv_finetune_is_multiview_only_from_triposr():
     assert not any(w[k] for k in ("rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "perceptual_cy", "mask_cy"))
     assert cfg.losses.clip is None and cfg.data.wild_root is None and cfg.data.mvimgnet_images_root is None
     assert cfg.model.weight_name == "model.ckpt" and cfg.module.optimizer.lr == 4e-4
-    assert not cfg.module.optimizer.zero_redundancy
+    assert cfg.module.optimizer._target_ == "torch.optim.AdamW"
 
 
 @pytest.mark.parametrize("experiment", ["real3d_sv", "mv_finetune"])
 def test_recipe_module_instantiates(experiment):
     # the full model needs the released weights; the tiny one stands in, everything else as configured
-    overrides = ["model=tiny", "model.pretrained_dir=null", "losses.lpips.allow_random=true"]
+    overrides = ["model=tiny", "model.path=null", "losses.lpips.allow_random=true"]
     if experiment == "real3d_sv":
-        tiny_clip = "${paths.root_dir}/tests/fixtures/clip-tiny.json"
+        tiny_clip = "${paths.root_dir}/real3d/models/configs/clip-tiny/config.json"
         overrides += ["losses.clip.allow_random=true", f"losses.clip.config={tiny_clip}"]
     cfg = _compose(experiment, *overrides)
     module = hydra.utils.instantiate(cfg.module)
     assert isinstance(module, Real3DModule)
-    assert module.training_cfg.accumulation_steps == 10 and module.optim_cfg.betas == [0.9, 0.96]
+    assert module.training_cfg.accumulation_steps == 10 and module.optimizer_factory.keywords["betas"] == [0.9, 0.96]
     assert (module.clip_encoder is None) == (experiment == "mv_finetune")
+    optimizer = module.hparams["optimizer"]  # the partial, recorded as plain data in checkpoints
+    assert optimizer["lr"] == (4e-5 if experiment == "real3d_sv" else 4e-4)
+    if experiment == "real3d_sv":
+        assert optimizer["optimizer_class"] == "torch.optim.adamw.AdamW"
     assert "lpips" not in str(list(module.state_dict())) and "clip" not in str(list(module.state_dict()))
 
 
@@ -78,7 +83,7 @@ def test_tiny_cpu_runs_on_cpu_with_random_frozen_networks():
     cfg = _compose("tiny_cpu")
     assert cfg.trainer.accelerator == "cpu" and cfg.trainer.strategy == "auto"
     assert cfg.losses.lpips.allow_random and cfg.losses.clip.allow_random
-    assert cfg.model.config.endswith("tests/fixtures/parity/tiny/config.yaml")
+    assert cfg.model.config.endswith("tiny/config.yaml")
 
 
 def test_recipe_resolves_per_source_distances_and_the_original_protocol():

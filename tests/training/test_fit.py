@@ -6,9 +6,11 @@ import pytorch_lightning as pl
 import torch
 
 from real3d.metrics import psnr
-from real3d.training import AtomicCheckpointIO, Real3DModule, build_lrm
+from real3d.models import load
+from real3d.training import AtomicCheckpointIO, Real3DModule
 from real3d.training.callbacks import PeriodicCheckpoint
 from tests.conftest import TINY_MODEL_DIR
+from tests.training.runs import cpu_trainer, optimizer_parts
 from tests.training.synthetic import SphereDataModule, multiview_sample
 
 MV_ONLY = {
@@ -25,39 +27,28 @@ NO_NETWORKS = {"perceptual": 0.0, "perceptual_cy": 0.0, "clip_novel": 0.0}
 
 def _net(seed: int = 0):
     torch.manual_seed(seed)
-    return build_lrm(config=TINY_MODEL_DIR / "config.yaml", num_samples_per_ray=16)
+    return load(config=TINY_MODEL_DIR / "config.yaml", render={"num_samples_per_ray": 16})
 
 
 def _module(net, weights, accumulation, total, lr):
     return Real3DModule(
         net,
+        **optimizer_parts(lr, total, accumulation),
         loss_weights=weights,
         training={"accumulation_steps": accumulation, "total_iterations": total, "seed": 0},
         single_view={"render_size": 16},
-        optimizer={"lr": lr, "lr_embeddings": lr, "lr_image_encoder": lr, "warmup_iterations": 0},
         visualization={"every_n_iterations": 0},
     )
 
 
 def _trainer(root, max_steps, callbacks=()):
-    return pl.Trainer(
-        accelerator="cpu",
-        max_steps=max_steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        default_root_dir=root,
-        callbacks=list(callbacks),
-        plugins=[AtomicCheckpointIO()],
-    )
+    return cpu_trainer(root, max_steps, callbacks=list(callbacks), plugins=[AtomicCheckpointIO()])
 
 
 @torch.no_grad()
 def _object_psnr(net, sample) -> float:
-    render = net(sample["image_input"][None, None], sample["rays_o"][None], sample["rays_d"][None])
+    rays_o, rays_d = sample["cameras"].rays()
+    render = net(sample["image_input"][None, None], rays_o[None], rays_d[None])
     return float(psnr(render["images_rgb"][0].clamp(0, 1), sample["rgb"]).mean())
 
 

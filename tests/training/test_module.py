@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from real3d.data.samples import MultiViewBatch, SingleViewBatch
 from real3d.errors import Real3DError
-from real3d.geometry import spherical_c2w
 from real3d.metrics import psnr
 from real3d.training import Real3DModule
 from real3d.training.module import LossWeights
+from tests.training.runs import cpu_trainer, optimizer_parts
 from tests.training.synthetic import SphereDataModule, singleview_sample
 
 ALL_TERMS = ["rgb", "mask", "perceptual", "rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "perceptual_cy", "mask_cy"]
@@ -23,28 +25,13 @@ NO_NETWORKS = {"perceptual": 0.0, "perceptual_cy": 0.0, "clip_novel": 0.0}
 def _module(net, lpips=None, clip=None, weights=None, accumulation=1, total=100, lr=1e-3, **kwargs):
     return Real3DModule(
         net,
+        **optimizer_parts(lr, total, accumulation),
         loss_weights=weights if weights is not None else NO_NETWORKS,
         training={"accumulation_steps": accumulation, "total_iterations": total, "seed": 0},
         single_view={"render_size": 16, **kwargs.pop("single_view", {})},
-        optimizer={"lr": lr, "lr_embeddings": lr, "lr_image_encoder": lr, "warmup_iterations": 0},
         visualization={"every_n_iterations": 0},
         lpips_net=lpips,
         clip_encoder=clip,
-        **kwargs,
-    )
-
-
-def _trainer(tmp_path, max_steps, **kwargs):
-    return pl.Trainer(
-        accelerator="cpu",
-        max_steps=max_steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
         **kwargs,
     )
 
@@ -100,7 +87,8 @@ class RecordingNet(nn.Module):
 
         self.cfg = OmegaConf.create({"cond_image_size": 64})
 
-    def forward(self, images, rays_o, rays_d):
+    def forward(self, images, cameras, settings=None):
+        rays_o, rays_d = cameras.rays()
         self.calls.append(
             {"images": images.detach().clone(), "rays_o": rays_o, "rays_d": rays_d, "grad": torch.is_grad_enabled()}
         )
@@ -112,7 +100,7 @@ class RecordingNet(nn.Module):
 def test_cycle_pass_wiring():
     net = RecordingNet()
     module = _module(net, weights={**NO_NETWORKS, "rgb": 0, "mask": 0, "rgb_sv": 0, "mask_sv": 0})
-    batch = {k: (v[None] if torch.is_tensor(v) else torch.tensor([v])) for k, v in singleview_sample(0).items()}
+    batch = SingleViewBatch.collate([singleview_sample(0)])
     cams = module.sample_cameras(batch)
     targets = {"rgb": torch.zeros(1, 1, 3, 16, 16), "mask": torch.zeros(1, 1, 1, 16, 16)}
     terms, render, new_input = module.cycle_pass(batch, cams, targets, sv_render=None)
@@ -120,7 +108,7 @@ def test_cycle_pass_wiring():
     # 1) the last novel view, re-rendered without gradient at the input resolution (64)
     assert not rerender["grad"] and rerender["rays_o"].shape == (1, 1, 64, 64, 3)
     assert torch.allclose(rerender["rays_o"][0, 0, 0, 0], cams["c2w"][0, -1, :3, 3], atol=1e-5)
-    assert torch.equal(rerender["images"], batch["image_input"][:, None])
+    assert torch.equal(rerender["images"], batch.image_input[:, None])
     # 2) grey composite where opacity <= 0.5, fed back as the new input
     opaque = rerender["rays_d"][0, 0, ..., 0] > 0
     assert torch.allclose(new_input[0, :, ~opaque], torch.full_like(new_input[0, :, ~opaque], 0.5))
@@ -133,7 +121,7 @@ def test_cycle_pass_wiring():
 
 def test_sampled_cameras_follow_the_curriculum_and_resume_exactly(tiny_net):
     module = _module(tiny_net, total=1000)
-    batch = {"c2w_input": spherical_c2w(0.0, 0.0, 3.0)}
+    batch = SingleViewBatch.collate([singleview_sample(0)])  # input camera at azimuth 0, elevation 0, distance 3
     module.iteration = 0
     start = module.sample_cameras(batch)
     elevation = torch.rad2deg(torch.asin(start["c2w"][0, -1, 2, 3] / 3.0)).abs()
@@ -148,7 +136,7 @@ def test_sampled_cameras_follow_the_curriculum_and_resume_exactly(tiny_net):
 
 def _fit(module, tmp_path, iterations, **dm_kwargs):
     dm = SphereDataModule(render_size=16, **dm_kwargs)
-    trainer = _trainer(tmp_path, iterations // module.training_cfg.accumulation_steps)
+    trainer = cpu_trainer(tmp_path, iterations // module.training_cfg.accumulation_steps)
     trainer.fit(module, datamodule=dm)
     return trainer
 
@@ -163,7 +151,7 @@ def test_accumulation_steps_the_optimizer_every_n_iterations(tiny_net, tmp_path)
 
     dm = SphereDataModule(render_size=16, num_objects=2)
     initial = tiny_net.tokenizer.embeddings.detach().clone()
-    trainer = _trainer(tmp_path, 2, callbacks=[Record()])
+    trainer = cpu_trainer(tmp_path, 2, callbacks=[Record()])
     trainer.fit(module, datamodule=dm)
     assert [(i, s) for i, s, _ in seen] == [(1, 0), (2, 0), (3, 1), (4, 1), (5, 1), (6, 2)]
     assert torch.equal(seen[0][2], initial) and torch.equal(seen[1][2], initial)
@@ -192,7 +180,7 @@ def test_each_loss_can_be_switched_off(tiny_net, random_lpips, random_clip, tmp_
             logged.append(dict(trainer.callback_metrics))
 
     dm = SphereDataModule(render_size=16, num_objects=1)
-    _trainer(tmp_path, 1, callbacks=[Record()]).fit(module, datamodule=dm)
+    cpu_trainer(tmp_path, 1, callbacks=[Record()]).fit(module, datamodule=dm)
     names = sorted(k.removeprefix("train/loss_") for k in logged[0] if k.startswith("train/loss_"))
     assert names == sorted(expected)
     assert all(math.isfinite(float(v)) for v in logged[0].values())
@@ -217,9 +205,11 @@ def test_validation_psnr_on_training_batches_and_on_evaluation_items(tiny_net, t
     sample = multiview_sample(0, render_size=16)
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     # the datamodule's multi-view batches: rendered with their rays, PSNR over every view
-    metrics = trainer.validate(module, DataLoader([sample], batch_size=1), verbose=False)[0]
+    loader = DataLoader([sample], batch_size=1, collate_fn=MultiViewBatch.collate)
+    metrics = trainer.validate(module, loader, verbose=False)[0]
+    rays_o, rays_d = sample["cameras"].rays()
     with torch.no_grad():
-        render = tiny_net(sample["image_input"][None, None], sample["rays_o"][None], sample["rays_d"][None])
+        render = tiny_net(sample["image_input"][None, None], rays_o[None], rays_d[None])
     expected = psnr(render["images_rgb"][0].clamp(0, 1), sample["rgb"]).mean()
     assert metrics["val/psnr"] == pytest.approx(float(expected), abs=1e-4)
     # an evaluation set's unbatched items: scored by the evaluation code
@@ -227,8 +217,8 @@ def test_validation_psnr_on_training_batches_and_on_evaluation_items(tiny_net, t
         "name": "sphere",
         "image_input": sample["image_input"],
         "rgb": sample["rgb"],
-        "c2w": sample["c2w"],
-        "focal_norm": sample["focal"] / 16,
+        "c2w": sample["cameras"].c2w,
+        "focal_norm": sample["cameras"].focal / 16,
     }
     skipped = {"name": "bad", "skipped": "missing file"}
     metrics = trainer.validate(module, DataLoader([item, skipped], batch_size=None), verbose=False)[0]
@@ -244,7 +234,7 @@ def test_singleview_targets_and_cycle_input_follow_the_protocol(tiny_net, protoc
     module = _module(tiny_net, protocol=protocol)
     rgb = torch.rand(2, 3, 64, 64)
     mask = (torch.rand(2, 1, 64, 64) > 0.5).float()
-    targets = module.singleview_targets({"rgb": rgb, "mask": mask})
+    targets = module.singleview_targets(SimpleNamespace(rgb=rgb, mask=mask))
     plain = F.interpolate(rgb, (16, 16), mode="bilinear", align_corners=False)
     smooth = F.interpolate(rgb, (16, 16), mode="bilinear", align_corners=False, antialias=True)
     assert torch.allclose(targets["rgb"][:, 0], plain if protocol == "original" else smooth.clamp(0, 1))
@@ -280,7 +270,7 @@ def test_non_finite_gradients_skip_the_step_and_are_counted(tiny_net, tmp_path):
                 )
             )
 
-    trainer = _trainer(tmp_path, 3, callbacks=[Record()])
+    trainer = cpu_trainer(tmp_path, 3, callbacks=[Record()])
     trainer.fit(module, datamodule=SphereDataModule(render_size=16, num_objects=1, singleview=False))
     assert [(s, g, logged) for s, g, logged, _ in seen] == [(0, 1, 0.0), (1, 2, 1.0), (1, 3, 1.0)]
     assert torch.equal(seen[0][3], seen[1][3]) and not torch.equal(seen[1][3], seen[2][3])

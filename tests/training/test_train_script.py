@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from real3d.models import LRM
-from real3d.training.checkpointing import load_training_checkpoint
+from real3d.models.checkpoint import load_training_checkpoint
 from real3d.training.run import train
 from tests.training.runs import ROOT, compose_train, read_metrics
 
@@ -135,7 +135,8 @@ def test_ddp_two_processes_with_zero_sharded_optimizer(data_dir, tmp_path):
         f"paths.data_dir={data_dir}",
         f"hydra.run.dir={run_dir}",
         "trainer.devices=2",
-        "trainer/strategy=ddp_zero",
+        "trainer/strategy=ddp",
+        "module/optimizer=zero_adamw",
         "module.training.total_iterations=4",
         "trainer.val_check_interval=4",
         "callbacks.periodic_checkpoint.every_n_iterations=4",
@@ -165,7 +166,7 @@ def test_train_script_reports_a_missing_model_in_one_line(tmp_path):
         sys.executable,
         str(ROOT / "scripts" / "train.py"),
         "experiment=mv_finetune",
-        f"model.pretrained_dir={tmp_path / 'nowhere'}",
+        f"model.path={tmp_path / 'nowhere'}",
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
