@@ -20,9 +20,6 @@ from real3d.cli import run_cli
 from real3d.errors import Real3DError
 from real3d.inference.export import export_mesh, for_gltf_viewer, zip_files
 from real3d.inference.pipeline import (
-    DEFAULT_DIR,
-    RELEASED_DIR,
-    RELEASED_WEIGHTS,
     ImageTo3D,
     Timings,
     add_model_arguments,
@@ -30,6 +27,7 @@ from real3d.inference.pipeline import (
     load_demo_model,
     pick_device,
 )
+from real3d.models.loading import DEFAULT_DIR, RELEASED_DIR, RELEASED_WEIGHTS
 
 log = logging.getLogger("real3d.app")
 PROG = "app"

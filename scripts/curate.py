@@ -1,6 +1,6 @@
 """Curate in-the-wild photos into a single-view training set (see config/curate.yaml).
 
-python scripts/curate.py input_dir=photos/ output_dir=data/curated [model_score.model_dir=...]
+python scripts/curate.py input_dir=photos/ output_dir=data/curated [model_score.model.path=...]
 """
 
 from __future__ import annotations

@@ -10,13 +10,16 @@ side_by_side/ and videos/ under output_dir (config/eval/).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without install
+os.environ.setdefault("PROJECT_ROOT", str(ROOT))  # the config search path (config/pretrained)
 
 from real3d.cli import run_cli  # noqa: E402
 

@@ -66,7 +66,7 @@ if [ "$PRETRAIN" -gt 0 ]; then
     module.training.total_iterations="$PRETRAIN" mini_data_dir="$OUT/data" hydra.run.dir="$OUT/runs/start_seed0" \
     "${VIT_ARGS[@]}" > "$OUT/logs/train_start_seed0.log" 2>&1 \
     || { echo "pre-training failed: see $OUT/logs/train_start_seed0.log" >&2; exit 1; }
-  START_ARGS=(model.pretrained_dir="$OUT/runs/start_seed0/export" model.weight_name=model.ckpt)
+  START_ARGS=(model.path="$OUT/runs/start_seed0/export" model.weight_name=model.ckpt)
 fi
 if [ -n "$LR" ]; then
   START_ARGS+=(module.optimizer.lr="$LR" module.optimizer.lr_embeddings="$LR")
@@ -88,8 +88,9 @@ eval_one() {  # variant seed domain
   local run="$OUT/runs/$1_seed$2"
   "$PYTHON" scripts/eval_mv.py --config-name eval_mv_omniobject3d dataset_name="$3_test" \
     dataset.root="$OUT/data/$3_test" dataset.split_file="$OUT/data/$3_test/split.json" dataset.every_nth=1 \
-    dataset.num_views=6 dataset.image_size=64 checkpoint.dir="$run/export" device=cpu render_size=24 \
-    num_samples_per_ray=null chunk_size=0 num_workers=0 lpips_allow_random=true progress=false \
+    dataset.num_views=6 dataset.image_size=64 model.path="$run/export" device=cpu render_size=24 \
+    model.render.num_samples_per_ray=null model.render.chunk_size=0 num_workers=0 pretrained.allow_random=true \
+    progress=false \
     visuals.num_side_by_side=3 output_dir="$run/eval_$3" > "$OUT/logs/eval_$1_seed$2_$3.log" 2>&1 \
     || { echo "evaluating $1 seed $2 on $3 failed: see $OUT/logs/eval_$1_seed$2_$3.log" >&2; return 1; }
 }

@@ -15,7 +15,7 @@ import pytest
 
 from real3d import pretrained
 from real3d.inference.background import default_model_paths
-from real3d.inference.pipeline import RELEASED_WEIGHTS
+from real3d.models.loading import RELEASED_WEIGHTS
 from scripts.download_weights import (
     DOWNLOADS,
     Download,

@@ -29,6 +29,7 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python tools/bench_training.py` as well as `python -m tools.bench_training`
 
+from real3d.models.loading import set_render_defaults  # noqa: E402
 from real3d.models.lrm import cpu_has_bf16  # noqa: E402
 from real3d.training.run import ensure_synthetic_data, register_resolvers  # noqa: E402
 from tools.bench_inference import PeakMemory, machine_description  # noqa: E402
@@ -40,15 +41,13 @@ RECIPES = {
     "full": [
         "experiment=tiny_cpu",
         "model=triposr",
-        "model.pretrained_dir=null",
+        "model.path=null",
         f"model.config={ROOT / 'checkpoints' / 'config.yaml'}",
         "data.cond_image_size=512",
         "data.render_size=128",
         "module.single_view.render_size=128",
         "module.optimizer.lr=4e-5",
-        "module.optimizer.lr_embeddings=4e-5",
-        "module.optimizer.lr_image_encoder=4e-5",
-        "losses.clip.config=ViT-B-16",
+        "pretrained.clip_config=ViT-B-16",
     ],
 }
 PASSES = ("multiview_pass", "single_view_pass", "cycle_rerender", "cycle_pass")
@@ -150,7 +149,7 @@ def enable_checkpointing(net: torch.nn.Module) -> None:
     """Recompute activations in the backward pass: ViT layers, backbone blocks, renderer chunks."""
     net.image_tokenizer.model.gradient_checkpointing_enable()
     net.backbone.gradient_checkpointing = True
-    net.renderer.gradient_checkpointing = True
+    set_render_defaults(net, {"gradient_checkpointing": True})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     module = hydra.utils.instantiate(cfg.module)
     if args.checkpointing:
         enable_checkpointing(module.net)
-    module.net.renderer.fast = not args.faithful
+    set_render_defaults(module.net, {"fast": not args.faithful})
     timer = PassTimer(module, device)
     trainer = pl.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu",

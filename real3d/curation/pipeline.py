@@ -160,29 +160,30 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def build_scorer(cfg: dict) -> CycleScorer | None:
-    """The model stage's scorer, or None when it is off; a missing model file stops the run."""
+def build_scorer(cfg: dict, pretrained: dict) -> CycleScorer | None:
+    """The model stage's scorer (`cfg`: model_score; `pretrained`: the frozen networks' files), or
+    None when it is off; a missing model file stops the run."""
     if not cfg["enabled"]:
         return None
-    from real3d.models import LRM
+    from real3d.models import load
     from real3d.pretrained import build_clip, build_lpips
 
     device = resolve_device(cfg["device"])
+    m = cfg["model"]
     try:
-        model = LRM.from_pretrained(cfg["model_dir"])
+        model = load(m["path"], m["weight_name"], m["config"], render=m["render"], device=device)
     except Real3DError as exc:
         raise Real3DError(
-            f"model stage: {exc}; set model_score.model_dir=<folder>, or turn the stage off with "
+            f"model stage: {exc}; set model_score.model.path=<folder>, or turn the stage off with "
             "model_score.enabled=false"
         ) from exc
-    model = model.to(device).eval()
-    model.renderer.set_chunk_size(int(cfg["chunk_size"]))
-    lpips = build_lpips(cfg["lpips_weights"], allow_random=cfg["lpips_allow_random"], device=device)
+    root, allow_random = pretrained["root"], pretrained["allow_random"]
+    lpips = build_lpips(pretrained["lpips_vgg"], allow_random=allow_random, device=device, root=root)
     clip = None
     try:
-        clip = build_clip(cfg["clip_weights"], cfg["clip_config"], allow_random=cfg["clip_allow_random"], device=device)
+        clip = build_clip(pretrained["clip"], pretrained["clip_config"], allow_random, device, root)
     except Real3DError as exc:
-        if cfg["clip_weights"] is not None:
+        if pretrained["clip"] is not None:
             raise
         log.info("model stage: no CLIP score (%s)", exc)
     distance = float(cfg["camera_distance"])
@@ -266,7 +267,7 @@ def rank_limit(all_scores: Iterable[dict], cfg: dict) -> float | None:
     values = [s[key] for s in all_scores if s.get(key) is not None]
     if not values:
         if key == "clip_similarity":
-            raise Real3DError("model_score.rank_by=clip needs CLIP weights (model_score.clip_weights)")
+            raise Real3DError("model_score.rank_by=clip needs CLIP weights (pretrained.clip)")
         return None
     values.sort(reverse=higher_better)
     count = max(1, math.floor(cfg["top_fraction"] * len(values) + 0.5))  # rounded half up
@@ -396,7 +397,7 @@ class Curation:
         # Before any image: a missing rembg or model file stops the run here.
         stage_cfg = stage_config(cfg)
         check_rembg(tasks, stage_cfg["foreground"])
-        scorer = build_scorer(self.model_cfg) if tasks or waiting else None
+        scorer = build_scorer(self.model_cfg, cfg["pretrained"]) if tasks or waiting else None
         batch_size = int(self.model_cfg["batch_size"])
         with tqdm(total=len(tasks), desc="curate", unit="img", disable=not cfg["progress"]) as bar:
             for result in run_stages(tasks, stage_cfg, str(self.out), int(cfg["num_workers"])):

@@ -25,9 +25,11 @@ from real3d.data import image_ops
 from real3d.data.base import singleview_sample
 from real3d.data.wild import EVAL_PAD, load_wild_crop
 from real3d.errors import Real3DError
-from real3d.geometry import cycle_camera, fov_to_focal, rays_from_c2w, spherical_c2w
+from real3d.geometry import INPUT_FOV_RAD, Cameras, canonical_input_camera, spherical_c2w
 from real3d.geometry.sampling import curriculum_max_deg, sample_single_view_cameras
 from real3d.metrics import clip_similarity, lpips_distance, psnr
+from real3d.models.renderer import RenderSettings
+from real3d.rendering import cycle_cameras, cycle_render
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class CycleScorer:
     """Batched cycle-consistency scores of RGBA crops under one model.
 
     `novel_c2w` [K,4,4]: the novel cameras around the input camera (azimuth 0, elevation 0 at
-    `camera_distance`); default: two fixed views at azimuth ±45°.
+    `camera_distance`); default: two fixed views at azimuth ±45°. `settings`: how to render (None: the model's).
     """
 
     def __init__(
@@ -82,11 +84,12 @@ class CycleScorer:
         clip: nn.Module | None = None,
         novel_c2w: torch.Tensor | None = None,
         camera_distance: float = 3.0,
-        fov_rad: float = 0.691150367,
+        fov_rad: float = INPUT_FOV_RAD,
         pad_factor: float = EVAL_PAD,
         render_size: int | None = None,
+        settings: RenderSettings | None = None,
     ) -> None:
-        self.model, self.lpips, self.clip = model, lpips, clip
+        self.model, self.lpips, self.clip, self.settings = model, lpips, clip, settings
         self.device = next(model.parameters()).device
         self.input_size = int(model.cfg.cond_image_size)
         self.render_size = int(render_size or self.input_size)
@@ -94,20 +97,23 @@ class CycleScorer:
         self.camera_distance, self.fov_rad = float(camera_distance), float(fov_rad)
         if novel_c2w is None:
             novel_c2w = fixed_cameras(((45.0, 0.0), (-45.0, 0.0)), camera_distance)
-        c2w_input = spherical_c2w(0.0, 0.0, camera_distance)  # [1,4,4]
         self.c2w_novel = novel_c2w.float()  # [K,4,4]
-        self.c2w_cycle = cycle_camera(c2w_input, self.c2w_novel)  # [K,4,4]
 
     @property
     def num_views(self) -> int:
         return self.c2w_novel.shape[0]
 
-    def _rays(self, c2w: torch.Tensor, size: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rays [batch,K,size,size,3] of the K cameras c2w, the same for every batch element."""
-        focal = fov_to_focal(self.fov_rad, size)
-        rays_o, rays_d = rays_from_c2w(c2w, focal, size, size)
-        expand = (batch, *rays_o.shape)
-        return rays_o.to(self.device)[None].expand(expand), rays_d.to(self.device)[None].expand(expand)
+    def cameras(self, batch: int) -> tuple[Cameras, Cameras]:
+        """The input cameras [batch] at the render size and the novel cameras [batch,K] at the input size."""
+        s, r = self.input_size, self.render_size
+        inputs = Cameras.cat([canonical_input_camera(self.camera_distance, r, r, self.fov_rad)] * batch)
+        novel = Cameras(self.c2w_novel.expand(batch, self.num_views, 4, 4), self.fov_rad, s, s)
+        return inputs.to(self.device), novel.to(self.device)
+
+    @property
+    def c2w_cycle(self) -> torch.Tensor:
+        """The cycle cameras I·N⁻¹·I [K,4,4] of the novel views."""
+        return cycle_cameras(*self.cameras(1)).c2w[0]
 
     def load(self, paths: Sequence[str | os.PathLike]) -> dict[str, torch.Tensor]:
         """Model inputs [B,3,S,S] (grey), the same on white, targets [B,3,R,R] and masks [B,1,R,R]."""
@@ -128,17 +134,10 @@ class CycleScorer:
     def score(self, paths: Sequence[str | os.PathLike]) -> list[dict[str, float | None]]:
         """Scores per crop, averaged over the novel views (see the module docstring)."""
         batch = self.load(paths)
-        b, k, s, r = len(paths), self.num_views, self.input_size, self.render_size
-        image_input = batch["image_input"].to(self.device)
-        scene_codes = self.model.image_to_scene_codes(image_input[:, None])
-        novel = self.model.render_scene_codes(scene_codes, *self._rays(self.c2w_novel, s, b))
-        novel_rgb = novel["images_rgb"].flatten(0, 1)  # [B*K,3,S,S]
-        feedback = torch.where(novel["images_weight"].flatten(0, 1) > 0.5, novel_rgb, 0.5)
-        cycle_codes = self.model.image_to_scene_codes(feedback[:, None])
-        rays_o, rays_d = self._rays(self.c2w_cycle, r, b)  # [B,K,R,R,3]
-        cycle = self.model.render_scene_codes(cycle_codes, rays_o.flatten(0, 1)[:, None], rays_d.flatten(0, 1)[:, None])
-        cycle_rgb = cycle["images_rgb"][:, 0].float()  # [B*K,3,R,R]
-        cycle_mask = cycle["images_weight"][:, 0].float()
+        b, k = len(paths), self.num_views
+        cycle = cycle_render(self.model, batch["image_input"].to(self.device), *self.cameras(b), settings=self.settings)
+        cycle_rgb = cycle.render["images_rgb"].flatten(0, 1).float()  # [B*K,3,R,R]
+        cycle_mask = cycle.render["images_weight"].flatten(0, 1).float()
         target = batch["rgb"].repeat_interleave(k, dim=0).to(self.device)
         target_mask = batch["mask"].repeat_interleave(k, dim=0).to(self.device)
 
@@ -149,7 +148,8 @@ class CycleScorer:
         }
         if self.clip is not None:  # novel views vs the input, both on white
             reference = batch["rgb_input"].repeat_interleave(k, dim=0)
-            per_view["clip_similarity"] = clip_similarity(self.clip, novel_rgb.float(), reference)
+            novel_rgb = cycle.novel["images_rgb"].flatten(0, 1).float()  # [B*K,3,S,S]
+            per_view["clip_similarity"] = clip_similarity(self.clip, novel_rgb, reference)
         means = {key: v.reshape(b, k).double().mean(1).cpu() for key, v in per_view.items()}
         return [{key: _finite(means, key, i) for key in SCORE_KEYS} for i in range(b)]
 

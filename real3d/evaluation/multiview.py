@@ -23,28 +23,32 @@ from torch.utils.data import DataLoader, Dataset
 from real3d.data import image_ops
 from real3d.data.multiview_eval import check_protocol, resize_rgb
 from real3d.evaluation.precision import autocast, resolve_precision
-from real3d.geometry import rays_from_c2w
+from real3d.geometry import Cameras
 from real3d.metrics import lpips_distance, psnr, ssim
+from real3d.models.renderer import RenderSettings
+from real3d.rendering import render_orbit
 
 METRICS = ("psnr", "ssim", "lpips")
 log = logging.getLogger(__name__)
 
 
+def evaluation_settings(model: nn.Module, num_samples_per_ray: int | None, chunk_size: int | None) -> RenderSettings:
+    """The model's render settings with an evaluation's samples per ray and chunk size (None: the model's)."""
+    return model.render_settings.replace(
+        num_samples_per_ray=None if num_samples_per_ray is None else int(num_samples_per_ray),
+        chunk_size=None if chunk_size is None else int(chunk_size),
+    )
+
+
 @contextlib.contextmanager
-def renderer_settings(model: nn.Module, num_samples_per_ray: int | None, chunk_size: int | None) -> Iterator[None]:
-    """Temporarily override the renderer's samples per ray and chunk size; eval mode inside."""
-    renderer = model.renderer
-    saved = (renderer.num_samples_per_ray, renderer.chunk_size, model.training)
-    if num_samples_per_ray is not None:
-        renderer.num_samples_per_ray = int(num_samples_per_ray)
-    if chunk_size is not None:
-        renderer.set_chunk_size(int(chunk_size))
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode inside, its training flag restored after."""
+    training = model.training
     model.eval()
     try:
         yield
     finally:
-        renderer.num_samples_per_ray, renderer.chunk_size = saved[0], saved[1]
-        model.train(saved[2])
+        model.train(training)
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -62,16 +66,21 @@ def reconstruct(model: nn.Module, image_input: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def render_views(
-    model: nn.Module, scene_codes: torch.Tensor, c2w: torch.Tensor, focal_px: torch.Tensor, size: int
+    model: nn.Module,
+    scene_codes: torch.Tensor,
+    c2w: torch.Tensor,
+    focal_px: torch.Tensor,
+    size: int,
+    settings: RenderSettings | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Render cameras c2w [N,4,4] (focal in pixels [N]) of one scene code at size².
 
     Returns rgb [N,3,size,size] (clamped to [0,1]) and opacity [N,1,size,size], float32, on the
     model's device. All views go to the renderer in one call (its chunking bounds the memory).
     """
-    rays_o, rays_d = rays_from_c2w(c2w.to(model_device(model)), focal_px, size, size)
-    out = model.render_scene_codes(scene_codes, rays_o[None], rays_d[None])
-    return out["images_rgb"][0].float().clamp(0.0, 1.0), out["images_weight"][0].float()
+    cameras = Cameras.from_focal(c2w.to(model_device(model)), focal_px, size, size)
+    rgb, opacity = render_orbit(model, scene_codes, cameras, settings)
+    return rgb[0], opacity[0]
 
 
 @torch.no_grad()
@@ -82,20 +91,22 @@ def evaluate_object(
     lpips_model: nn.Module | None = None,
     protocol: str = "original",
     precision: str = "auto",
+    settings: RenderSettings | None = None,
 ) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """Scores of one sample: per-view PSNR/SSIM(/LPIPS) lists and their all/novel-view means.
 
     Returns (record, prediction [N,3,s,s], ground truth [N,3,s,s]) with s = render_size; view 0
     is the input view. `sample` is one unbatched dataset item: in a LightningModule, load the
     evaluation set with `DataLoader(dataset, batch_size=None)` and skip items with a "skipped" key.
-    `protocol` sets the ground truth's resize; `precision` ("auto", "fp16", "fp32") the autocast.
+    `protocol` sets the ground truth's resize; `precision` ("auto", "fp16", "fp32") the autocast;
+    `settings` how to render (None: the model's).
     """
     device = model_device(model)
     precision = resolve_precision(precision, device, check_protocol(protocol))
     with autocast(device, precision):
         scene_codes = reconstruct(model, sample["image_input"])
         focal_px = sample["focal_norm"].float() * render_size
-        pred, _ = render_views(model, scene_codes, sample["c2w"].float(), focal_px, render_size)
+        pred, _ = render_views(model, scene_codes, sample["c2w"].float(), focal_px, render_size, settings)
     pred = pred.cpu()
     target = resize_rgb(sample["rgb"].float(), render_size, protocol).cpu()
     scores = {"psnr": psnr(pred, target), "ssim": ssim(pred, target)}
@@ -155,8 +166,9 @@ def evaluate_multiview(
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_unbatched)
     records, skipped = [], []
     total = len(dataset) if max_objects is None else min(len(dataset), int(max_objects))
-    with renderer_settings(model, num_samples_per_ray, chunk_size):
-        samples_per_ray = int(model.renderer.num_samples_per_ray)
+    settings = evaluation_settings(model, num_samples_per_ray, chunk_size)
+    with eval_mode(model):
+        samples_per_ray = settings.num_samples_per_ray
         iterator = loader
         if progress:
             from tqdm import tqdm
@@ -169,7 +181,9 @@ def evaluate_multiview(
                 log.warning("skipping %s: %s", sample["name"], sample["skipped"])
                 skipped.append({"name": sample["name"], "reason": sample["skipped"]})
                 continue
-            record, pred, target = evaluate_object(model, sample, render_size, lpips_model, protocol, precision)
+            record, pred, target = evaluate_object(
+                model, sample, render_size, lpips_model, protocol, precision, settings
+            )
             records.append(record)
             if on_object is not None:
                 on_object(index, sample, record, pred, target)

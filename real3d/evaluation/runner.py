@@ -9,6 +9,7 @@ weights, or null without FID).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -17,30 +18,35 @@ from omegaconf import DictConfig, OmegaConf
 from real3d.data.multiview_eval import check_protocol
 from real3d.evaluation import outputs
 from real3d.evaluation.multiview import evaluate_multiview, reconstruct
-from real3d.evaluation.singleview import evaluate_singleview, list_wild_items, render_orbit
+from real3d.evaluation.singleview import evaluate_singleview, list_wild_items
+from real3d.geometry import DEMO_ORBIT_FOVY_DEG, orbit_cameras
+from real3d.rendering import render_orbit
 
 log = logging.getLogger(__name__)
 
 
 def load_model(cfg: DictConfig):
-    """(model on its device in eval mode, checkpoint path) from `cfg.checkpoint` and `cfg.device`."""
-    from real3d.inference.pipeline import pick_device, resolve_model_folder
-    from real3d.models import LRM
+    """(model on its device in eval mode, weights file) from `cfg.model` (real3d.models.load's
+    keys) and `cfg.device`."""
+    from real3d.inference.pipeline import pick_device
+    from real3d.models import load, locate
 
-    folder, weight_name = resolve_model_folder(cfg.checkpoint.dir, cfg.checkpoint.weight_name)
+    m = cfg.model
+    source = locate(m.path, m.weight_name, m.config)
     device = pick_device(str(cfg.device))
-    model = LRM.from_pretrained(folder, weight_name=weight_name).to(device).eval()
-    log.info("model %s on %s", folder / weight_name, device)
-    return model, folder / weight_name
+    model = load(source, render=OmegaConf.to_container(m.render, resolve=True), device=device)
+    log.info("model %s on %s", source, device)
+    return model, source.weights
 
 
 def _lpips(cfg: DictConfig, device: torch.device):
-    """LPIPS-VGG, or None where `lpips_enabled: false`."""
+    """LPIPS-VGG (the pretrained group's file), or None where `lpips_enabled: false`."""
     from real3d.pretrained import build_lpips
 
     if not cfg.get("lpips_enabled", True):
         return None
-    return build_lpips(cfg.lpips_weights, allow_random=bool(cfg.get("lpips_allow_random", False)), device=device)
+    p = cfg.pretrained
+    return build_lpips(p.lpips_vgg, allow_random=bool(p.allow_random), device=device, root=p.root)
 
 
 def _device(model) -> torch.device:
@@ -70,9 +76,9 @@ def run_multiview(cfg: DictConfig) -> dict:
             outputs.save_png(image, out_dir / "side_by_side" / f"{stem}.png")
         if vis.vis360:
             codes = reconstruct(model, sample["image_input"])
-            frames = render_orbit(
-                model, codes, int(vis.vis360_views), int(vis.vis360_size), 0.0, float(cfg.camera_distance)
-            )
+            size, fov_rad = int(vis.vis360_size), math.radians(DEMO_ORBIT_FOVY_DEG)
+            cameras = orbit_cameras(int(vis.vis360_views), 0.0, float(cfg.camera_distance), fov_rad, size, size)
+            frames = render_orbit(model, codes, cameras)[0][0]
             outputs.save_orbit_video(frames, out_dir / "videos" / f"{stem}.mp4")
 
     result = evaluate_multiview(
@@ -80,8 +86,6 @@ def run_multiview(cfg: DictConfig) -> dict:
         dataset,
         render_size=int(cfg.render_size),
         lpips_model=lpips_model,
-        num_samples_per_ray=cfg.num_samples_per_ray,
-        chunk_size=cfg.chunk_size,
         num_workers=int(cfg.num_workers),
         max_objects=cfg.max_objects,
         on_object=on_object,
@@ -110,7 +114,7 @@ def run_multiview(cfg: DictConfig) -> dict:
 
 def run_singleview(cfg: DictConfig) -> dict:
     """Single-view (orbit + self-consistency) evaluation; returns the result written to metrics.json."""
-    from real3d.pretrained import build_clip, build_inception
+    from real3d import pretrained
 
     out_dir = Path(cfg.output_dir)
     protocol = check_protocol(str(cfg.protocol))
@@ -128,10 +132,13 @@ def run_singleview(cfg: DictConfig) -> dict:
     model, checkpoint = load_model(cfg)
     device = _device(model)
     lpips_model = _lpips(cfg, device)
-    clip = build_clip(cfg.clip.weights, cfg.clip.config, allow_random=bool(cfg.clip.allow_random), device=device)
+    p = cfg.pretrained
+    clip = pretrained.build_clip(p.clip, p.clip_config, allow_random=bool(p.allow_random), device=device, root=p.root)
     inception = None
     if cfg.fid.enabled:
-        inception = build_inception(cfg.fid.weights, allow_random=bool(cfg.fid.allow_random), device=device)
+        inception = pretrained.build_inception(
+            p.inception, allow_random=bool(p.allow_random), device=device, root=p.root
+        )
     vis = cfg.visuals
 
     def on_object(index: int, record: dict, reference, orbit, cycles) -> None:
@@ -161,8 +168,6 @@ def run_singleview(cfg: DictConfig) -> dict:
         consistency=bool(cfg.consistency.enabled),
         consistency_size=int(cfg.consistency.render_size),
         fid_min_images=int(cfg.fid.min_images),
-        num_samples_per_ray=cfg.num_samples_per_ray,
-        chunk_size=cfg.chunk_size,
         on_object=on_object,
         progress=bool(cfg.progress),
         protocol=protocol,

@@ -31,14 +31,15 @@ import torch
 from torch import nn
 
 from real3d.data import image_ops
-from real3d.data.base import DEFAULT_FOV_RAD
 from real3d.data.multiview_eval import check_protocol, resize_rgb
 from real3d.data.wild import EVAL_PAD, WILD_ALPHA_THRESHOLD, load_wild_crop
 from real3d.errors import Real3DError
-from real3d.evaluation.multiview import model_device, reconstruct, render_views, renderer_settings
+from real3d.evaluation.multiview import eval_mode, evaluation_settings, model_device
 from real3d.evaluation.precision import autocast, resolve_precision
-from real3d.geometry import cycle_camera, fov_to_focal, spherical_c2w
+from real3d.geometry import INPUT_FOV_RAD, Cameras, orbit_cameras, spherical_cameras
 from real3d.metrics import clip_similarity, fid_from_features, lpips_distance, psnr, ssim
+from real3d.models.renderer import RenderSettings
+from real3d.rendering import cycle_render, render_orbit, to_model_input
 
 log = logging.getLogger(__name__)
 
@@ -127,40 +128,31 @@ def load_wild_item(
     return (rgb if protocol == "original" else image_ops.composite(rgb, mask, image_ops.WHITE)), mask
 
 
-@torch.no_grad()
-def render_orbit(
-    model: nn.Module,
-    scene_codes: torch.Tensor,
-    n_views: int,
-    size: int,
-    elevation_deg: float = 0.0,
-    distance: float = 3.0,
-    fovy_deg: float = 40.0,
-) -> torch.Tensor:
-    """Orbit views [n,3,size,size], azimuth 0 (the input pose) first, evenly spaced."""
-    azimuth = torch.linspace(0.0, 360.0, n_views + 1)[:n_views]
-    c2w = spherical_c2w(azimuth, elevation_deg, distance)
-    focal = torch.full((n_views,), float(fov_to_focal(math.radians(fovy_deg), size)))
-    rgb, _ = render_views(model, scene_codes, c2w, focal, size)
-    return rgb
+def consistency_cameras(size: int, distance: float = 3.0, fov_rad: float = INPUT_FOV_RAD) -> Cameras:
+    """The 13 cameras [13] of the self-consistency protocol at size²; camera 0 is the input view."""
+    azimuth, elevation = consistency_poses()
+    return spherical_cameras(azimuth, elevation, distance, fov_rad, size, size)
 
 
 @torch.no_grad()
 def cycle_renders(
-    model: nn.Module, scene_codes: torch.Tensor, size: int, distance: float = 3.0, fov_rad: float = DEFAULT_FOV_RAD
+    model: nn.Module,
+    model_input: torch.Tensor,
+    scene_codes: torch.Tensor,
+    size: int,
+    distance: float = 3.0,
+    fov_rad: float = INPUT_FOV_RAD,
+    settings: RenderSettings | None = None,
 ) -> torch.Tensor:
-    """The 12 cycle renders [12,3,size,size] of the self-consistency protocol (see module doc)."""
-    azimuth, elevation = consistency_poses()
-    poses = spherical_c2w(azimuth, elevation, distance)
-    focal = torch.full((len(poses),), float(fov_to_focal(fov_rad, size)))
-    rgb, opacity = render_views(model, scene_codes, poses, focal, size)
-    cycles = []
-    for i in range(1, len(poses)):
-        new_input = image_ops.composite(rgb[i], (opacity[i] > 0.5).float(), image_ops.GREY)
-        codes = reconstruct(model, new_input)
-        camera = cycle_camera(poses[0], poses[i])[None]
-        cycles.append(render_views(model, codes, camera, focal[:1], size)[0])
-    return torch.cat(cycles)
+    """The 12 cycle renders [12,3,size,size] of the self-consistency protocol (see module doc) of one
+    model input [1,1,3,s,s] and its scene code [1,...]; the new inputs are resized with antialiasing."""
+    cameras = consistency_cameras(size, distance, fov_rad)
+    rgb, opacity = render_orbit(model, scene_codes, cameras, settings)  # [1,13,...]: the 13 poses in one call
+    novel = {"images_rgb": rgb[:, 1:], "images_weight": opacity[:, 1:]}
+    cycle = cycle_render(
+        model, model_input[:, 0], cameras[:1], cameras[None, 1:], novel=novel, antialias=True, settings=settings
+    )
+    return cycle.render["images_rgb"][0].float().clamp(0.0, 1.0)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -201,11 +193,13 @@ def evaluate_singleview(
     records, skipped = [], []
     features_inputs, features_novel = [], []
     iterator = items
+    orbit_views = orbit_cameras(n_views, elevation_deg, distance, math.radians(fovy_deg), render_size, render_size)
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(items, desc="single-view eval", dynamic_ncols=True)
-    with renderer_settings(model, num_samples_per_ray, chunk_size):
+    settings = evaluation_settings(model, num_samples_per_ray, chunk_size)
+    with eval_mode(model):
         for index, item in enumerate(iterator):
             try:
                 reference, mask = load_wild_item(item, image_size, protocol=protocol)
@@ -217,8 +211,10 @@ def evaluate_singleview(
                 skipped.append({"name": item.name, "reason": reason})
                 continue
             with autocast(device, precision):
-                codes = reconstruct(model, image_ops.composite(reference, mask, image_ops.GREY))
-                orbit = render_orbit(model, codes, n_views, render_size, elevation_deg, distance, fovy_deg).cpu()
+                model_input = to_model_input(model, image_ops.composite(reference, mask, image_ops.GREY)[None], True)
+                model_input = model_input.to(model_device(model))  # [1,1,3,s,s], resized on the CPU
+                codes = model.image_to_scene_codes(model_input)
+                orbit = render_orbit(model, codes, orbit_views, settings)[0][0].cpu()
             reference_r = resize_rgb(reference, render_size, protocol)
             record: dict = {"name": item.name}
             with autocast(device, precision):
@@ -234,7 +230,8 @@ def evaluate_singleview(
             cycles = None
             if consistency:
                 with autocast(device, precision):
-                    cycles = cycle_renders(model, codes, consistency_size, distance).cpu()
+                    cycles = cycle_renders(model, model_input, codes, consistency_size, distance, settings=settings)
+                    cycles = cycles.cpu()
                 target = resize_rgb(reference, consistency_size, protocol).expand_as(cycles)
                 cons = {"psnr": psnr(cycles, target).tolist(), "ssim": ssim(cycles, target).tolist()}
                 with autocast(device, precision):

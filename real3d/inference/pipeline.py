@@ -19,7 +19,7 @@ from real3d.errors import Real3DError
 from real3d.inference.background import BackgroundRemover, has_transparency
 from real3d.inference.export import MESH_FORMATS, export_mesh, save_image, save_video
 from real3d.inference.preprocess import load_image, prepare_input
-from real3d.models import LRM
+from real3d.models import LRM, load, locate
 from real3d.models.lrm import Precision
 
 log = logging.getLogger(__name__)
@@ -103,28 +103,6 @@ class DemoResult:
     timings: Timings
 
 
-RELEASED_DIR = Path("checkpoints")
-DEFAULT_DIR = Path("checkpoints/default")
-RELEASED_WEIGHTS = ("model.ckpt", "model_both_trained_v1.ckpt", "model_both.ckpt")
-
-
-def resolve_model_folder(folder: str | Path | None, weight_name: str | None) -> tuple[Path, str]:
-    """The checkpoint folder and weights to use: the given ones, else released weights, else the default."""
-    if folder is not None:
-        return Path(folder), weight_name or "model.ckpt"
-    for name in (weight_name,) if weight_name else RELEASED_WEIGHTS:
-        if (RELEASED_DIR / name).is_file():
-            log.info("using the released weights %s", RELEASED_DIR / name)
-            return RELEASED_DIR, name
-    if (DEFAULT_DIR / "model.ckpt").is_file():
-        log.info("no released weights in %s/: using the small default model in %s/", RELEASED_DIR, DEFAULT_DIR)
-        return DEFAULT_DIR, "model.ckpt"
-    raise Real3DError(
-        f"no model weights found: download TripoSR's model.ckpt or Real3D's model_both_trained_v1.ckpt into "
-        f"{RELEASED_DIR}/ (see checkpoints/README.md), or pass --pretrained-model-name-or-path"
-    )
-
-
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, device and chunking flags shared by run.py and the web app (TripoSR's names)."""
     parser.add_argument("--device", default="cuda:0", help="Device, e.g. cuda:0 or cpu (CPU if no CUDA).")
@@ -154,14 +132,12 @@ def load_demo_model(
     chunk_size: int = 8192,
     faithful: bool = False,
 ) -> tuple[LRM, Path]:
-    """The eval-mode model on `device` (folder resolved as `resolve_model_folder`) and its weights file."""
-    folder, weight_name = resolve_model_folder(folder, weight_name)
-    model = LRM.from_pretrained(folder, weight_name=weight_name)
-    model.renderer.set_chunk_size(chunk_size)
-    model.renderer.fast = not faithful
-    model.to(device).eval()
-    log.info("model loaded from %s on %s", folder / weight_name, device)
-    return model, folder / weight_name
+    """The eval-mode model on `device` (`real3d.models.load`: the given folder, else released
+    weights, else the default model) and its weights file."""
+    source = locate(folder, weight_name)
+    model = load(source, render={"chunk_size": chunk_size, "fast": not faithful}, device=device)
+    log.info("model loaded from %s on %s", source, device)
+    return model, source.weights
 
 
 class ImageTo3D:

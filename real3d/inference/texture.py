@@ -129,10 +129,11 @@ def query_colors(
 ) -> np.ndarray:
     """Field colour [N,3] in [0,1] at world points [N,3], in batches (the query `extract_mesh` colours with)."""
     colors = np.empty((len(points), 3), np.float32)
+    field = model.field(scene_code)
     with tqdm(total=len(points), desc="baking texture", unit="texel", unit_scale=True, disable=not progress) as bar:
         for start in range(0, len(points), batch_size):
             batch = torch.from_numpy(points[start : start + batch_size]).to(scene_code.device)
-            color = model.renderer.query_triplane(model.decoder, batch, scene_code)["color"]
+            color = field.query(batch, chunk_size=model.render_settings.chunk_size)["color"]
             colors[start : start + batch_size] = color.float().cpu().numpy()
             bar.update(len(batch))
     return colors
@@ -161,7 +162,7 @@ def bake_texture(
     vertices = np.asarray(mesh.vertices, np.float64)[vmapping]
     points, face_id = rasterize_atlas(uv, faces, vertices, texture_resolution)
     covered = face_id >= 0
-    batch_size = chunk_size or model.renderer.chunk_size or DEFAULT_QUERY_BATCH
+    batch_size = chunk_size or model.render_settings.chunk_size or DEFAULT_QUERY_BATCH
     colors = np.zeros_like(points)
     colors[covered] = query_colors(model, scene_code, points[covered], batch_size, progress)
     image = dilate(colors, covered, padding)

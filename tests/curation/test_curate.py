@@ -20,22 +20,21 @@ from real3d.curation.stages import clean_mask
 from real3d.data.wild import WildSingleViewDataset
 from real3d.errors import Real3DError
 from scripts.curate import run as run_cli
+from tests.conftest import CLIP_TINY
 from tests.curation.photos import write_photo_set
 from tests.helpers.tiny_onnx import write_tiny_u2net
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 TINY_MODEL = ROOT / "tests" / "fixtures" / "parity" / "tiny"
-CLIP_TINY = ROOT / "tests" / "fixtures" / "clip-tiny.json"
 KEPT = ("centred.png", "centred_masked.jpg", "centred_rembg.jpg")
 MODEL_OVERRIDES = [
-    f"model_score.model_dir={TINY_MODEL}",
+    f"model_score.model.path={TINY_MODEL}",
     "model_score.device=cpu",
     "model_score.num_views=1",
     "model_score.render_size=null",  # the tiny model's input size (64): fast
-    "model_score.lpips_allow_random=true",
-    f"model_score.clip_config={CLIP_TINY}",
-    "model_score.clip_allow_random=true",
+    "pretrained.allow_random=true",
+    f"pretrained.clip_config={CLIP_TINY}",
 ]
 
 
@@ -238,7 +237,7 @@ def test_model_stage_scores_and_filters(photos: dict, tmp_path: Path) -> None:
 
 def test_missing_model_or_rembg_file_stops_with_a_clear_message(photos: dict, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cfg = make_cfg(photos, out, f"model_score.model_dir={tmp_path / 'nowhere'}", "model_score.enabled=true")
+    cfg = make_cfg(photos, out, f"model_score.model.path={tmp_path / 'nowhere'}", "model_score.enabled=true")
     with pytest.raises(Real3DError, match="model_score.enabled=false"):
         curate(cfg)
     assert not (out / "manifest.jsonl").exists()  # stopped before any image

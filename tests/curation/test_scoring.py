@@ -17,6 +17,7 @@ from real3d.errors import Real3DError
 from real3d.geometry import cycle_camera, spherical_c2w
 from real3d.geometry.sampling import curriculum_max_deg
 from real3d.training.module import SingleViewConfig
+from tests.conftest import CLIP_TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_MODEL = ROOT / "tests" / "fixtures" / "parity" / "tiny"
@@ -32,15 +33,21 @@ def angles(c2w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @pytest.fixture(scope="module")
-def model_cfg() -> dict:
+def curate_cfg() -> dict:
     with initialize_config_dir(config_dir=str(ROOT / "config"), version_base="1.3"):
-        composed = compose("curate", overrides=[f"model_score.model_dir={TINY_MODEL}", "model_score.device=cpu",
-                                                "model_score.lpips_allow_random=true"])  # fmt: skip
-    return OmegaConf.to_container(composed, resolve=True)["model_score"]
+        composed = compose("curate", overrides=[f"model_score.model.path={TINY_MODEL}", "model_score.device=cpu",
+                                                "pretrained.allow_random=true"])  # fmt: skip
+    return OmegaConf.to_container(composed, resolve=True)
+
+
+@pytest.fixture(scope="module")
+def model_cfg(curate_cfg: dict) -> dict:
+    return curate_cfg["model_score"]
 
 
 def test_curate_config_uses_the_training_curriculum(model_cfg: dict) -> None:
-    train = OmegaConf.load(ROOT / "config" / "train.yaml").module.single_view
+    with initialize_config_dir(config_dir=str(ROOT / "config"), version_base="1.3"):
+        train = compose("train").module.single_view
     assert model_cfg["views"] == "curriculum"
     for key in ("curriculum_azimuth_deg", "curriculum_elevation_deg"):
         assert list(model_cfg[key]) == list(train[key]) == list(getattr(SingleViewConfig(), key))
@@ -66,16 +73,17 @@ def test_curriculum_cameras_follow_the_curriculum_at_spread_progress() -> None:
         curriculum_cameras(0, 3.0)
 
 
-def test_scorer_gets_the_configured_views(model_cfg: dict) -> None:
-    scorer = build_scorer({**model_cfg, "num_views": 3})
+def test_scorer_gets_the_configured_views(curate_cfg: dict, model_cfg: dict) -> None:
+    pretrained = {**curate_cfg["pretrained"], "clip_config": str(CLIP_TINY)}  # random tiny LPIPS / CLIP
+    scorer = build_scorer({**model_cfg, "num_views": 3}, pretrained)
     expected = curriculum_cameras(3, 3.0, (15.0, 90.0), (15.0, 90.0), seed=0)
     assert torch.allclose(scorer.c2w_novel, expected)
     assert torch.allclose(scorer.c2w_cycle, cycle_camera(spherical_c2w(0.0, 0.0, 3.0), expected), atol=1e-5)
 
-    scorer = build_scorer({**model_cfg, "views": "fixed", "novel_views": [[45.0, 0.0], [-45.0, 0.0]]})
+    scorer = build_scorer({**model_cfg, "views": "fixed", "novel_views": [[45.0, 0.0], [-45.0, 0.0]]}, pretrained)
     azimuth, elevation, _ = angles(scorer.c2w_novel)
     assert torch.allclose(azimuth, torch.tensor([45.0, -45.0]), atol=1e-4) and elevation.abs().max() < 1e-4
     assert torch.allclose(scorer.c2w_novel, fixed_cameras([[45.0, 0.0], [-45.0, 0.0]], 3.0))
     with pytest.raises(Real3DError, match="curriculum or fixed"):
-        build_scorer({**model_cfg, "views": "orbit"})
+        build_scorer({**model_cfg, "views": "orbit"}, pretrained)
     assert math.isclose(scorer.camera_distance, 3.0)

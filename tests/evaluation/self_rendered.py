@@ -17,10 +17,11 @@ import numpy as np
 import PIL.Image
 import torch
 
-from real3d.data.co3d import CO3DMultiView, write_co3d_sequence
+from real3d.data.co3d import CO3DMultiView
 from real3d.data.multiview_eval import INPUT_FOV_RAD
-from real3d.data.mvimgnet import MVImgNetMultiView, write_mvimgnet_sequence
-from real3d.data.omniobject3d import OmniObject3DMultiView, write_omniobject3d_object
+from real3d.data.mvimgnet import MVImgNetMultiView
+from real3d.data.omniobject3d import OmniObject3DMultiView
+from real3d.data.writers import write_co3d_sequence, write_mvimgnet_sequence, write_omniobject3d_object
 from real3d.evaluation.multiview import reconstruct, render_views
 from real3d.geometry import fov_to_focal, spherical_c2w
 

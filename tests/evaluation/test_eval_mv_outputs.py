@@ -24,15 +24,15 @@ def test_eval_mv_writes_outputs_and_skips_bad_objects(tmp_path, tiny_model_dir):
     split.write_text(json.dumps({"test": [["chair/good", *NAMES], ["chair/missing", *NAMES]]}))
     out = tmp_path / "out"
     overrides = [
-        f"checkpoint.dir={tiny_model_dir}",
+        f"model.path={tiny_model_dir}",
         "device=cpu",
         f"dataset.root={tmp_path / 'co3d'}",
         f"dataset.split_file={split}",
         "dataset.image_size=32",
         "render_size=16",
-        "num_samples_per_ray=8",
+        "model.render.num_samples_per_ray=8",
         "num_workers=0",
-        "lpips_allow_random=true",
+        "pretrained.allow_random=true",
         "progress=false",
         "visuals.vis360=true",
         "visuals.vis360_views=3",
@@ -72,13 +72,14 @@ def test_evaluate_multiview_restores_the_renderer(tmp_path, tiny_model):
         tiny_model, dataset, render_size=8, num_samples_per_ray=4, chunk_size=100, max_objects=2
     )
     assert result["num_objects"] == 2 and result["num_samples_per_ray"] == 4 and "lpips" not in result["all_views"]
-    assert tiny_model.training and tiny_model.renderer.num_samples_per_ray == 32 and tiny_model.renderer.chunk_size == 0
+    settings = tiny_model.render_settings
+    assert tiny_model.training and settings.num_samples_per_ray == 32 and settings.chunk_size == 0
     assert torch.isfinite(torch.tensor(result["psnr"]))
 
 
 def test_cli_reports_user_errors_in_one_line(tmp_path, monkeypatch, capsys):
     """The script turns a Real3DError into one line on stderr and exit code 2 (run in-process)."""
-    argv = ["eval_mv.py", f"checkpoint.dir={tmp_path / 'nowhere'}", "device=cpu", f"output_dir={tmp_path / 'out'}"]
+    argv = ["eval_mv.py", f"model.path={tmp_path / 'nowhere'}", "device=cpu", f"output_dir={tmp_path / 'out'}"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "scripts" / "eval_mv.py"), run_name="__main__")

@@ -49,11 +49,11 @@ def run_eval_mv(fmt: str, ds: Path, model_dir: Path, out: Path, *extra: str) -> 
     from real3d.evaluation.runner import run_multiview
 
     overrides = [
-        f"checkpoint.dir={model_dir}",
+        f"model.path={model_dir}",
         "device=cpu",
         "precision=fp32",
         "render_size=224",
-        "num_samples_per_ray=128",
+        "model.render.num_samples_per_ray=128",
         "lpips_enabled=false",
         "num_workers=0",
         "progress=false",

@@ -11,11 +11,13 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from real3d.evaluation.singleview import consistency_poses, list_wild_items
-from real3d.geometry import cycle_camera, spherical_c2w
+from real3d.data.image_ops import resize_image
+from real3d.evaluation.singleview import consistency_cameras, consistency_poses, cycle_renders, list_wild_items
+from real3d.geometry import INPUT_FOV_RAD, Cameras, cycle_camera, spherical_c2w
+from real3d.rendering import grey_composite, render_orbit
+from tests.conftest import CLIP_TINY
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "config" / "eval")
-CLIP_TINY = Path(__file__).resolve().parents[1] / "fixtures" / "clip-tiny.json"
 
 
 def write_rgba(path: Path, seed: int, size: int = 40) -> None:
@@ -35,6 +37,27 @@ def test_consistency_poses_follow_the_protocol():
     poses = spherical_c2w(azimuth, elevation, 3.0)
     # The cycle camera of the input pose is the input pose itself.
     torch.testing.assert_close(cycle_camera(poses[0], poses[0]), poses[0], atol=1e-5, rtol=0)
+
+
+def test_cycle_renders_reconstruct_each_novel_view_alone(opaque_model):
+    """Cycle render i: pose i's render composited on grey where opacity > 0.5, resized (antialiased)
+    to the model input, reconstructed alone and rendered through I·N⁻¹·I with the input lens."""
+    model_input = torch.rand(1, 1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        codes = opaque_model.image_to_scene_codes(model_input)
+        cycles = cycle_renders(opaque_model, model_input, codes, 16)
+        cameras = consistency_cameras(16)
+        assert torch.allclose(cameras.c2w, spherical_c2w(*consistency_poses(), 3.0))
+        assert torch.allclose(cameras.fov_rad, torch.full((13,), INPUT_FOV_RAD, dtype=torch.float64))
+        rgb, opacity = render_orbit(opaque_model, codes, cameras)
+        assert cycles.shape == (12, 3, 16, 16) and bool((opacity > 0.5).any()) and bool((opacity <= 0.5).any())
+        for i in (1, 6, 12):
+            new_input = resize_image(grey_composite(rgb[0, i], opacity[0, i]), 64)
+            camera = Cameras(cycle_camera(cameras.c2w[0], cameras.c2w[i])[None], INPUT_FOV_RAD, 16, 16)
+            alone = opaque_model.render_scene_codes(
+                opaque_model.image_to_scene_codes(new_input[None, None]), *camera[None].rays()
+            )
+            torch.testing.assert_close(cycles[i - 1], alone["images_rgb"][0, 0].clamp(0, 1), atol=1e-5, rtol=0)
 
 
 def test_list_wild_items_from_split_and_folder(tmp_path):
@@ -71,18 +94,16 @@ def test_eval_sv_end_to_end(tmp_path, tiny_model_dir, monkeypatch):
     (photos / "broken.png").write_bytes(b"not an image")  # unreadable: skipped
     out = tmp_path / "out"
     overrides = [
-        f"checkpoint.dir={tiny_model_dir}",
+        f"model.path={tiny_model_dir}",
         "device=cpu",
         f"dataset.folder={photos}",
         "dataset.image_size=32",
         "orbit.n_views=4",
         "orbit.render_size=16",
         "consistency.render_size=16",
-        "num_samples_per_ray=8",
-        "lpips_allow_random=true",
-        f"clip.config={CLIP_TINY}",
-        "clip.allow_random=true",
-        "fid.allow_random=true",
+        "model.render.num_samples_per_ray=8",
+        "pretrained.allow_random=true",
+        f"pretrained.clip_config={CLIP_TINY}",
         "fid.min_images=2",
         "progress=false",
         "visuals.vis360=true",

@@ -13,8 +13,9 @@ import pytest
 import trimesh
 
 from real3d.inference.export import GLTF_VIEWER_AXES
-from real3d.inference.pipeline import DEFAULT_DIR, ImageTo3D, demo_settings
+from real3d.inference.pipeline import ImageTo3D, demo_settings
 from real3d.models import LRM
+from real3d.models.loading import DEFAULT_DIR
 from scripts.app import STAGE_LABELS, DemoApp, build_demo, model_line
 
 gr = pytest.importorskip("gradio")

@@ -112,7 +112,7 @@ def test_faithful_flag_turns_the_fast_paths_off_and_gives_the_same_mesh(
     original = run_cli.ImageTo3D
 
     def record(model, *args, **kwargs):
-        seen.append(model.renderer.fast)
+        seen.append(model.render_settings.fast)
         return original(model, *args, **kwargs)
 
     monkeypatch.setattr(run_cli, "ImageTo3D", record)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from real3d.pretrained import build_clip, build_lpips
+from tests.conftest import CLIP_TINY
 
 
 @pytest.fixture(scope="session")
@@ -16,4 +15,4 @@ def lpips_random():
 
 @pytest.fixture(scope="session")
 def clip_random():
-    return build_clip(config=Path(__file__).resolve().parents[1] / "fixtures" / "clip-tiny.json", allow_random=True)
+    return build_clip(config=CLIP_TINY, allow_random=True)
