@@ -57,7 +57,7 @@ echo "[1/4] data -> $OUT/data"
 "$PYTHON" tools/mini_study_report.py data "$OUT/data" "${DATA_ARGS[@]}"
 
 VIT_ARGS=()
-[ -z "$VIT_LR" ] || VIT_ARGS=(module.optimizer.lr_image_encoder="$VIT_LR")
+[ -z "$VIT_LR" ] || VIT_ARGS=(module.param_groups.lr_image_encoder="$VIT_LR")
 START_ARGS=()
 if [ "$PRETRAIN" -gt 0 ]; then
   echo "[1b/4] pre-training mini_mv (seed 0) for $PRETRAIN iterations: the start of every variant"
@@ -69,8 +69,8 @@ if [ "$PRETRAIN" -gt 0 ]; then
   START_ARGS=(model.path="$OUT/runs/start_seed0/export" model.weight_name=model.ckpt)
 fi
 if [ -n "$LR" ]; then
-  START_ARGS+=(module.optimizer.lr="$LR" module.optimizer.lr_embeddings="$LR")
-  [ -n "$VIT_LR" ] || START_ARGS+=(module.optimizer.lr_image_encoder="$LR")
+  START_ARGS+=(module.optimizer.lr="$LR" module.param_groups.lr_embeddings="$LR")
+  [ -n "$VIT_LR" ] || START_ARGS+=(module.param_groups.lr_image_encoder="$LR")
 fi
 START_ARGS+=("${VIT_ARGS[@]}")
 export TRAIN_EXTRA="${START_ARGS[*]}"

@@ -36,7 +36,7 @@ from real3d.data.wild import EVAL_PAD, WILD_ALPHA_THRESHOLD, load_wild_crop
 from real3d.errors import Real3DError
 from real3d.evaluation.multiview import eval_mode, evaluation_settings, model_device
 from real3d.evaluation.precision import autocast, resolve_precision
-from real3d.geometry import INPUT_FOV_RAD, Cameras, orbit_cameras, spherical_cameras
+from real3d.geometry import DEMO_ORBIT_FOVY_DEG, INPUT_FOV_RAD, Cameras, orbit_cameras, spherical_cameras
 from real3d.metrics import clip_similarity, fid_from_features, lpips_distance, psnr, ssim
 from real3d.models.renderer import RenderSettings
 from real3d.rendering import cycle_render, render_orbit, to_model_input
@@ -171,7 +171,7 @@ def evaluate_singleview(
     render_size: int = 512,
     elevation_deg: float = 0.0,
     distance: float = 3.0,
-    fovy_deg: float = 40.0,
+    fovy_deg: float = DEMO_ORBIT_FOVY_DEG,
     consistency: bool = True,
     consistency_size: int = 512,
     fid_min_images: int = 10,

@@ -16,6 +16,7 @@ import trimesh
 from omegaconf import DictConfig
 
 from real3d.errors import Real3DError
+from real3d.geometry import DEMO_ORBIT_DISTANCE, DEMO_ORBIT_FOVY_DEG
 from real3d.inference.background import BackgroundRemover, has_transparency
 from real3d.inference.export import MESH_FORMATS, export_mesh, save_image, save_video
 from real3d.inference.preprocess import load_image, prepare_input
@@ -38,8 +39,8 @@ class DemoSettings:
     render_num_views: int = 30
     render_size: int = 256
     render_elevation_deg: float = 0.0
-    render_distance: float = 1.9
-    render_fovy_deg: float = 40.0
+    render_distance: float = DEMO_ORBIT_DISTANCE
+    render_fovy_deg: float = DEMO_ORBIT_FOVY_DEG
     bake_texture: bool = False
     texture_resolution: int = 2048
 
