@@ -42,7 +42,7 @@ from real3d.training.optim import (
     parameter_groups,
     recipe_adamw,
 )
-from real3d.training.passes import LossPasses
+from real3d.training.passes import LPIPS_MIN_SIZE, LossPasses
 from real3d.training.settings import (
     CY_TERMS,
     MV_TERMS,
@@ -111,6 +111,9 @@ class Real3DModule(LossPasses, pl.LightningModule):
         w = self.loss_weights
         if (w.perceptual or w.perceptual_cy) and lpips_net is None:
             raise Real3DError("an LPIPS weight is non-zero but no LPIPS network was given (losses.lpips)")
+        patch = self.training_cfg.ray_patch_size
+        if w.perceptual and patch is not None and patch < LPIPS_MIN_SIZE:
+            raise Real3DError(f"training.ray_patch_size={patch} is below LPIPS's {LPIPS_MIN_SIZE} px: enlarge it")
         if w.clip_novel and clip_encoder is None:
             raise Real3DError("loss weight clip_novel is non-zero but no CLIP encoder was given (losses.clip)")
         if self.sv_cfg.n_views < 2 and (w.clip_novel or w.active(CY_TERMS)):

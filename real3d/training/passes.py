@@ -9,9 +9,16 @@
 
 `protocol` "original" resizes the single-view targets and the cycle input bilinear without
 antialiasing, as the original; "corrected" antialiases. A loss whose weight is 0 is not computed.
+
+`training.ray_patch_size` p (None: whole views, the original's computation) supervises one random p×p
+window of rays per multi-view target and of the single-view input view (a per-iteration seeded
+draw, so resumed runs draw the same windows); the CLIP loss's novel views and the cycle pass stay
+whole (`cycle_render` renders whole input views).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 from torch import nn
@@ -23,6 +30,47 @@ from real3d.geometry.sampling import curriculum_max_deg, sample_single_view_came
 from real3d.losses import clip_semantic_loss, reconstruction_losses
 from real3d.rendering import cycle_render
 from real3d.training.settings import CY_TERMS, MV_TERMS, SV_TERMS, LossWeights, SingleViewConfig, TrainingConfig
+
+LPIPS_MIN_SIZE = 16  # LPIPS-VGG pools four times before its last layer
+MV_PATCHES, SV_PATCHES = 1, 2  # random streams of the ray windows (0: camera sampling)
+
+
+@dataclasses.dataclass(frozen=True)
+class RayWindows:
+    """One window of `height`×`width` pixels per view of a batch [*B] of views: corners `top`, `left` [*B]."""
+
+    top: torch.Tensor
+    left: torch.Tensor
+    height: int
+    width: int
+
+    @classmethod
+    def sample(
+        cls, batch_shape: torch.Size, height: int, width: int, size: int, generator: torch.Generator
+    ) -> RayWindows:
+        """Uniformly placed size×size windows (at most the view) in views of height×width pixels."""
+        h, w = min(size, height), min(size, width)
+        top = torch.randint(0, height - h + 1, batch_shape, generator=generator)
+        left = torch.randint(0, width - w + 1, batch_shape, generator=generator)
+        return cls(top, left, h, w)
+
+    def crop(self, values: torch.Tensor) -> torch.Tensor:
+        """The windows [*B,h,w,C] of channels-last values [*B,H,W,C]."""
+        device = values.device
+        flat = values.reshape(-1, *values.shape[-3:])  # [n,H,W,C]
+        rows = self.top.to(device).reshape(-1, 1, 1) + torch.arange(self.height, device=device)[:, None]
+        cols = self.left.to(device).reshape(-1, 1, 1) + torch.arange(self.width, device=device)
+        items = torch.arange(flat.shape[0], device=device)[:, None, None]
+        return flat[items, rows, cols].reshape(*self.top.shape, self.height, self.width, values.shape[-1])
+
+    def crop_images(self, images: torch.Tensor) -> torch.Tensor:
+        """The windows [*B,C,h,w] of images [*B,C,H,W]."""
+        return self.crop(images.movedim(-3, -1)).movedim(-1, -3)
+
+    def rays(self, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
+        """The windows' rays rays_o, rays_d [*B,h,w,3] of cameras [*B]."""
+        rays_o, rays_d = cameras.rays()
+        return self.crop(rays_o), self.crop(rays_d)
 
 
 class LossPasses:
@@ -48,9 +96,17 @@ class LossPasses:
         """[B,3,S,S] in [0,1] -> the model's input [B,1,3,s,s] at its conditioning size."""
         return resize_image(images, int(self.net.cfg.cond_image_size), antialias=self.antialias)[:, None]
 
-    def _generator(self) -> torch.Generator:
-        seed = hash((self.training_cfg.seed, self.iteration, self.global_rank)) & 0x7FFF_FFFF_FFFF
-        return torch.Generator().manual_seed(seed)
+    def _generator(self, stream: int = 0) -> torch.Generator:
+        """The iteration's generator of random `stream` (0: camera sampling; others: ray windows)."""
+        key = (self.training_cfg.seed, self.iteration, self.global_rank) + ((stream,) if stream else ())
+        return torch.Generator().manual_seed(hash(key) & 0x7FFF_FFFF_FFFF)
+
+    def ray_windows(self, cameras: Cameras, stream: int) -> RayWindows | None:
+        """This iteration's random ray windows of the views of `cameras` [*B]; None: whole views."""
+        size = self.training_cfg.ray_patch_size
+        if size is None:
+            return None
+        return RayWindows.sample(cameras.batch_shape, cameras.height, cameras.width, size, self._generator(stream))
 
     @property
     def progress(self) -> float:
@@ -69,14 +125,20 @@ class LossPasses:
         return self.net(self._model_input(images), cameras)
 
     def multiview_pass(self, batch: MultiViewBatch) -> tuple[dict[str, torch.Tensor], dict]:
-        """Supervised multi-view losses (unweighted terms) and the renders."""
+        """Supervised multi-view losses (unweighted terms) and the renders (of the ray windows, if any)."""
         weights = self.loss_weights.active(MV_TERMS)
-        render = self.net(self._model_input(batch.image_input), batch.cameras)
+        images = self._model_input(batch.image_input)
+        windows = self.ray_windows(batch.cameras, MV_PATCHES)
+        if windows is None:
+            render, rgb, mask = self.net(images, batch.cameras), batch.rgb, batch.mask
+        else:
+            render = self.net(images, *windows.rays(batch.cameras))
+            rgb, mask = windows.crop_images(batch.rgb), windows.crop_images(batch.mask)
         terms = reconstruction_losses(
             render["images_rgb"],
             render["images_weight"],
-            batch.rgb,
-            batch.mask,
+            rgb,
+            mask,
             self._frozen(self.lpips_net) if "perceptual" in weights else None,
         )
         return {k: v for k, v in terms.items() if k in weights}, render
@@ -112,22 +174,44 @@ class LossPasses:
     def single_view_pass(
         self, batch: SingleViewBatch, cams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], with_grad: bool
     ) -> tuple[dict[str, torch.Tensor], dict]:
-        """Input-view reconstruction and CLIP semantic terms, and the renders [B,V,...]."""
+        """Input-view reconstruction and CLIP semantic terms, and the renders [B,V,...] (with ray
+        windows: the novel views [B,V-1,...], or the input view's window when there are none)."""
         weights = self.loss_weights.active(SV_TERMS)
-        with torch.set_grad_enabled(with_grad and torch.is_grad_enabled()):
-            render = self.render(batch.image_input, cams["c2w"], batch.fov_rad, self.sv_cfg.render_size)
         terms: dict[str, torch.Tensor] = {}
-        if not with_grad:
-            return terms, render
-        rgb, opacity = render["images_rgb"], render["images_weight"]
-        recon = reconstruction_losses(rgb[:, :1], opacity[:, :1], targets["rgb"], targets["mask"])
+        if not with_grad or self.training_cfg.ray_patch_size is None:
+            with torch.set_grad_enabled(with_grad and torch.is_grad_enabled()):
+                render = self.render(batch.image_input, cams["c2w"], batch.fov_rad, self.sv_cfg.render_size)
+            if not with_grad:
+                return terms, render
+            input_view = {key: value[:, :1] for key, value in render.items()}
+            novel, input_targets = render["images_rgb"][:, 1:], targets
+        else:
+            input_view, input_targets, render = self.render_input_window(batch, cams, targets)
+            novel = render["images_rgb"] if cams["c2w"].shape[1] > 1 else None
+        recon = reconstruction_losses(
+            input_view["images_rgb"], input_view["images_weight"], input_targets["rgb"], input_targets["mask"]
+        )
         if "rgb_sv" in weights:
             terms["rgb_sv"] = recon["rgb"]
         if "mask_sv" in weights:
             terms["mask_sv"] = recon["mask"]
         if "clip_novel" in weights:
-            terms["clip_novel"] = clip_semantic_loss(self._frozen(self.clip_encoder), rgb[:, 1:], targets["rgb"][:, 0])
+            terms["clip_novel"] = clip_semantic_loss(self._frozen(self.clip_encoder), novel, targets["rgb"][:, 0])
         return terms, render
+
+    def render_input_window(
+        self, batch: SingleViewBatch, cams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]
+    ) -> tuple[dict, dict[str, torch.Tensor], dict]:
+        """The input view's ray window rendered [B,1,C,p,p], its targets' window, and the novel views
+        [B,V-1,...] rendered whole (the CLIP loss compares whole views; the input window when V = 1)."""
+        size = self.sv_cfg.render_size
+        fov = batch.fov_rad.to(cams["c2w"].device, torch.float32)[:, None]
+        cameras = Cameras(cams["c2w"], fov, size, size)  # [B,V], the cameras of `render`
+        windows = self.ray_windows(cameras[:, :1], SV_PATCHES)
+        scene_codes = self.net.image_to_scene_codes(self._model_input(batch.image_input))
+        window = self.net.render_scene_codes(scene_codes, *windows.rays(cameras[:, :1]))
+        render = self.net.render(scene_codes, cameras[:, 1:]) if cameras.batch_shape[1] > 1 else window
+        return window, {key: windows.crop_images(value) for key, value in targets.items()}, render
 
     def cycle_pass(
         self,

@@ -35,12 +35,17 @@ class LossWeights:
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """Accumulation, clipping and the length of training in iterations (batches)."""
+    """Accumulation, clipping, the length of training in iterations (batches) and ray patches."""
 
     accumulation_steps: int = 10
     gradient_clip_norm: float | None = 1.0
     total_iterations: int = 100_000
-    seed: int = 42  # camera sampling: a generator seeded per (seed, iteration, rank)
+    seed: int = 42  # camera sampling and ray patches: generators seeded per (seed, iteration, rank)
+    ray_patch_size: int | None = None  # supervise one random p×p window of rays per view; None: whole views
+
+    def __post_init__(self) -> None:
+        if self.ray_patch_size is not None and self.ray_patch_size < 1:
+            raise Real3DError(f"training.ray_patch_size must be a positive size or null, got {self.ray_patch_size}")
 
 
 @dataclasses.dataclass
