@@ -211,7 +211,7 @@ def build_clip(
     """CLIP image encoder (default OpenAI ViT-B/16) from a local open_clip state dict.
 
     `config` is an open_clip model config (dict or JSON path; default ViT-B-16 with QuickGELU);
-    tests pass `tests/fixtures/clip-tiny.json` with `allow_random=True`.
+    tests pass `real3d/models/configs/clip-tiny/config.json` with `allow_random=True`.
     """
     from open_clip.model import CLIP
 

@@ -113,3 +113,14 @@ def test_mini_study_keeps_its_own_framing_and_filters():
     cfg = _compose("mini_mv")
     assert cfg.protocol == "corrected" and cfg.data.camera_distance.gobjaverse == 3.0
     assert cfg.data.camera_distance.wild == 3.0
+
+
+def test_the_miniature_clip_loads_through_the_pretrained_group():
+    """`pretrained=mini` selects the CLIP-like model trained on the domain images (issue 17, item 2)."""
+    import torch
+
+    cfg = _compose("real3d_sv", "pretrained=mini")
+    encoder = hydra.utils.instantiate(cfg.losses.clip)
+    features = encoder(torch.rand(2, 3, 64, 64))
+    assert features.shape == (2, 64)
+    assert torch.allclose(features.norm(dim=-1), torch.ones(2), atol=1e-5)

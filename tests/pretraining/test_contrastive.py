@@ -1,0 +1,38 @@
+"""The contrastive objective: NT-Xent picks each view's partner; a step trains the ViT and its head."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from real3d.pretraining.contrastive import Contrastive, nt_xent
+from real3d.pretraining.encoder import PretrainSettings, pretrain, read_vit_config
+
+
+def test_nt_xent_is_low_when_partners_match_and_log_n_when_all_alike() -> None:
+    a = torch.eye(4, 8)
+    assert float(nt_xent(a, a.clone(), temperature=0.05)) < 1e-3
+    same = torch.ones(4, 8)
+    assert float(nt_xent(same, same, temperature=0.2)) == pytest.approx(math.log(7), rel=1e-5)
+
+
+def test_views_differ_and_the_loss_trains_the_vit() -> None:
+    torch.manual_seed(0)
+    model = Contrastive(read_vit_config()).train()
+    images = torch.rand(3, 3, 64, 64)
+    assert not torch.equal(model.view(images), model.view(images))
+    loss = model(images)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.vit.embeddings.patch_embeddings.projection.weight.grad is not None
+    assert model.encoder().embeddings.cls_token is not model.vit.embeddings.cls_token
+
+
+def test_contrastive_pretraining_loss_decreases(mini_data: Path) -> None:
+    settings = PretrainSettings(method="contrastive", steps=30, batch_size=8, lr=1e-3, seed=0)
+    _, history = pretrain(mini_data, read_vit_config(), settings, progress=False)
+    first, last = (sum(h["loss"] for h in part) / len(part) for part in (history[:5], history[-5:]))
+    assert last < 0.8 * first
