@@ -1,4 +1,4 @@
-"""Pretrain the small model's ViT image encoder self-supervised (DINO or MAE) on the mini study's domain images.
+"""Pretrain the small model's ViT image encoder self-supervised (contrastive; DINO, MAE) on the domain images.
 
 `python scripts/pretrain_encoder.py --data-dir <mini-study data> --output-dir checkpoints/mini/encoder
 --steps 2600 --threads 1`; the data folder is written by `tools/mini_study_report.py data`. Writes the

@@ -8,6 +8,8 @@ vocabulary (the `model:` block of config/model/*, config/eval/*, config/curate.y
   weights in `checkpoints/`, else the small default model in `checkpoints/default/` (the demo's rule);
 - `weight_name`: the weights file in that folder; null: the released names, first found;
 - `config`: a published-format config.yaml (path or mapping) for a random init (`path` null);
+- `image_encoder`: with a random init, a pretrained image encoder to start from (a `transformers` ViT
+  folder, e.g. the mini study's `checkpoints/mini/encoder`), as Real3D starts from DINO;
 - `render`: the model's default render settings (`RenderSettings` fields: `num_samples_per_ray`,
   `chunk_size`, `fast`, ...); null or absent keys keep the config's.
 """
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 
 RELEASED_DIR = Path("checkpoints")
 DEFAULT_DIR = Path("checkpoints/default")
+VIT_SHAPE = {  # ViT config fields that decide the weights' shapes and meaning
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size", "patch_size",
+    "num_channels", "qkv_bias", "hidden_act", "layer_norm_eps",
+}  # fmt: skip
 RELEASED_WEIGHTS = ("model.ckpt", "model_both_trained_v1.ckpt", "model_both.ckpt")
 
 
@@ -110,10 +116,27 @@ def set_render_defaults(model: LRM, render: Mapping[str, Any] | None) -> None:
     model.renderer.settings = model.renderer.settings.replace(**dict(render or {}))
 
 
+def load_image_encoder(model: LRM, folder: str | os.PathLike) -> None:
+    """Copy a pretrained `transformers` ViT (config.json + model.safetensors in `folder`) into the
+    model's image tokenizer; a ViT of another shape is refused."""
+    from transformers import ViTModel
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise Real3DError(f"no pretrained encoder in {folder} (needs config.json and model.safetensors)")
+    vit = ViTModel.from_pretrained(str(folder), local_files_only=True)
+    target = model.image_tokenizer.model
+    mismatched = [k for k in VIT_SHAPE if getattr(vit.config, k, None) != getattr(target.config, k, None)]
+    if mismatched:
+        raise Real3DError(f"pretrained encoder {folder} does not fit the model's ViT (differs in {sorted(mismatched)})")
+    target.load_state_dict(vit.state_dict(), strict=True)
+
+
 def load(
     path: str | os.PathLike | ModelSource | None = None,
     weight_name: str | None = None,
     config: str | os.PathLike | Mapping | DictConfig | None = None,
+    image_encoder: str | os.PathLike | None = None,
     render: Mapping[str, Any] | None = None,
     device: str | torch.device | None = None,
 ) -> LRM:
@@ -123,6 +146,11 @@ def load(
     if source.kind == "random":
         model = LRM.from_config(Path(source.config) if isinstance(source.config, (str, os.PathLike)) else source.config)
         log.warning("model randomly initialised from its config (no weights given)")
+        if image_encoder is not None:
+            load_image_encoder(model, image_encoder)
+            log.info("image encoder initialised from %s", image_encoder)
+    elif image_encoder is not None:
+        raise Real3DError("model.image_encoder starts a random init (model.config) only: the weights carry their own")
     elif source.kind == "training":
         model = from_training_checkpoint(source.weights)
         log.info("model loaded from the training checkpoint %s", source.weights)

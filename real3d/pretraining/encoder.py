@@ -51,10 +51,11 @@ from real3d.errors import Real3DError
 from real3d.io import atomic_write_text
 from real3d.models.config import PACKAGED_CONFIGS
 from real3d.models.image_tokenizer import DINOSingleImageTokenizer
+from real3d.models.loading import load_image_encoder
 from real3d.pretraining.contrastive import Contrastive, ContrastiveSettings
 from real3d.pretraining.dino import DINO, DINOSettings
 from real3d.pretraining.images import DOMAINS, DomainImages
-from real3d.pretraining.mae import VIT_FIELDS, MAESettings, MaskedAutoencoder
+from real3d.pretraining.mae import MAESettings, MaskedAutoencoder
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,8 @@ def load_encoder(folder: str | os.PathLike) -> ViTModel:
 
 
 def load_encoder_into(net: nn.Module, folder: str | os.PathLike) -> None:
-    """Copy the pretrained encoder in `folder` into an LRM's image tokenizer (`net.image_tokenizer.model`)."""
-    vit = load_encoder(folder)
-    target: ViTModel = net.image_tokenizer.model
-    mismatched = [name for name in VIT_FIELDS if getattr(vit.config, name) != getattr(target.config, name)]
-    if mismatched:
-        raise Real3DError(f"pretrained encoder {folder} does not fit the model's ViT (differs in {mismatched})")
-    target.load_state_dict(vit.state_dict(), strict=True)
+    """Copy the pretrained encoder in `folder` into an LRM's image tokenizer (`real3d.models.loading`)."""
+    load_image_encoder(net, folder)
 
 
 @torch.no_grad()

@@ -96,3 +96,17 @@ def test_pretrained_files_are_looked_up_under_one_root(tmp_path: Path, caplog: p
         resolve_pretrained_file(None, ("absent.pth",), "X", root=tmp_path)
     pretrained = OmegaConf.load(ROOT / "config/pretrained/default.yaml")
     assert set(pretrained) == {"root", "lpips_vgg", "clip", "clip_config", "inception", "allow_random"}
+
+
+def test_a_random_init_starts_from_a_pretrained_image_encoder(tiny_model_dir: Path) -> None:
+    from transformers import ViTModel
+
+    encoder = ROOT / "checkpoints/mini/encoder"
+    model = load(config=ROOT / "real3d/models/configs/small/config.yaml", image_encoder=encoder)
+    weights = ViTModel.from_pretrained(str(encoder), local_files_only=True).state_dict()
+    own = model.image_tokenizer.model.state_dict()
+    assert weights.keys() == own.keys() and all(torch.equal(weights[k], own[k]) for k in own)
+    with pytest.raises(Real3DError, match="does not fit"):
+        load(config=ROOT / "real3d/models/configs/tiny/config.yaml", image_encoder=encoder)
+    with pytest.raises(Real3DError, match="random init"):
+        load(tiny_model_dir, image_encoder=encoder)

@@ -124,3 +124,10 @@ def test_the_miniature_clip_loads_through_the_pretrained_group():
     features = encoder(torch.rand(2, 3, 64, 64))
     assert features.shape == (2, 64)
     assert torch.allclose(features.norm(dim=-1), torch.ones(2), atol=1e-5)
+
+
+def test_the_small_model_can_start_from_the_pretrained_encoder():
+    cfg = _compose("mini_mv", "model=small_pretrained")
+    assert cfg.model.image_encoder.endswith("checkpoints/mini/encoder") and cfg.model.path is None
+    net = hydra.utils.instantiate(cfg.model)
+    assert net.cfg.tokenizer.plane_size == 8  # the small model, its ViT from the pretrained folder
