@@ -3,10 +3,10 @@
 and the captions the generator knows; save it for `real3d.pretrained.build_clip` and print its
 zero-shot shape-family accuracy on the test images, trained against random weights.
 
-Example: python scripts/pretrain_clip.py outputs/mini_study/data --out checkpoints/mini/clip --steps 3000 --threads 1
+Example: python scripts/pretrain_clip.py --data-dir outputs/mini_study/data --steps 3000 --threads 1
 Evaluate a saved one on another data folder's test images (e.g. more test objects), adding the numbers to
-its metrics.json: python scripts/pretrain_clip.py <data_dir> --out checkpoints/mini/clip --eval-only
-Use it in training: pretrained.clip=<out>/open_clip_model.safetensors pretrained.clip_config=<out>/config.json
+its metrics.json: python scripts/pretrain_clip.py --data-dir <data> --output-dir checkpoints/mini/clip --eval-only
+Use it in training: pretrained=mini (checkpoints/mini/clip), or pretrained.clip=... pretrained.clip_config=...
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from real3d.cli import run_cli  # noqa: E402
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pretrain_clip", description=__doc__.splitlines()[0])
-    p.add_argument("data_dir", type=Path, help="a mini-study data folder (tools/mini_study_report.py data)")
-    p.add_argument("--out", type=Path, default=Path("checkpoints/mini/clip"), help="output folder")
+    p.add_argument("--data-dir", type=Path, required=True, help="mini-study data (tools/mini_study_report.py data)")
+    p.add_argument("--output-dir", type=Path, default=Path("checkpoints/mini/clip"), help="where the model is written")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     p.add_argument(
-        "--eval-only", action="store_true", help="evaluate the model saved in --out on data_dir's test images"
+        "--eval-only", action="store_true", help="evaluate the model saved in --output-dir on --data-dir's test images"
     )
     return p.parse_args(argv)
 
@@ -59,8 +59,8 @@ def _pretrain(args: argparse.Namespace) -> int:
 
     if args.eval_only:
         torch.set_num_threads(args.threads)
-        evaluation = evaluate_saved(args.out, args.data_dir, args.seed)
-        metrics_path = args.out / "metrics.json"
+        evaluation = evaluate_saved(args.output_dir, args.data_dir, args.seed)
+        metrics_path = args.output_dir / "metrics.json"
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
         metrics.setdefault("evaluations", {})[str(args.data_dir)] = evaluation
         metrics_path.write_text(json.dumps(metrics, indent=1) + "\n")
@@ -72,8 +72,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     vocab_size = CaptionTokenizer.for_captions(context_length=32).vocab_size
     config = mini_clip_config(vocab_size, image_size=args.image_size, width=args.width, layers=args.layers)
     settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    metrics = pretrain_clip(args.data_dir, args.out, settings, config, progress=not args.no_progress)
-    print(f"saved {args.out} ({metrics['parameters']} parameters, {metrics['seconds'] / 60:.1f} min)")
+    metrics = pretrain_clip(args.data_dir, args.output_dir, settings, config, progress=not args.no_progress)
+    print(f"saved {args.output_dir} ({metrics['parameters']} parameters, {metrics['seconds'] / 60:.1f} min)")
     print(f"loss {metrics['first_loss']:.3f} -> {metrics['last_loss']:.3f}")
     _print(metrics)
     return 0

@@ -66,7 +66,7 @@ if [ "$ENCODER_STEPS" -gt 0 ]; then
   "$PYTHON" scripts/pretrain_encoder.py --data-dir "$OUT/data" --output-dir "$OUT/encoders/encoder" \
     --steps "$ENCODER_STEPS" --threads 1 --no-progress > "$OUT/logs/pretrain_encoder.log" 2>&1 &
   ENCODER_PID=$!
-  "$PYTHON" scripts/pretrain_clip.py "$OUT/data" --out "$OUT/encoders/clip" --steps "$ENCODER_STEPS" --threads 1 \
+  "$PYTHON" scripts/pretrain_clip.py --data-dir "$OUT/data" --output-dir "$OUT/encoders/clip" --steps "$ENCODER_STEPS" --threads 1 \
     --no-progress > "$OUT/logs/pretrain_clip.log" 2>&1 \
     || { echo "CLIP pretraining failed: see $OUT/logs/pretrain_clip.log" >&2; exit 1; }
   wait "$ENCODER_PID" || { echo "encoder pretraining failed: see $OUT/logs/pretrain_encoder.log" >&2; exit 1; }

@@ -28,8 +28,8 @@ def trained(mini_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny CLIP trained for a few steps by the script (32² images, one ViT layer)."""
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("clip")
-    args = ["--out", str(out), "--steps", "40", "--batch-size", "8", "--lr", "3e-3", "--width", "32"]
-    code = pretrain_main([str(mini_data), *args, "--layers", "1", "--image-size", "32", "--no-progress"])
+    args = ["--output-dir", str(out), "--steps", "40", "--batch-size", "8", "--lr", "3e-3", "--width", "32"]
+    code = pretrain_main(["--data-dir", str(mini_data), *args, "--layers", "1", "--image-size", "32", "--no-progress"])
     assert code == 0
     return out
 
@@ -68,7 +68,7 @@ def test_training_lowers_the_loss(trained: Path) -> None:
 
 def test_eval_only_compares_with_the_same_random_start(trained: Path, mini_data: Path) -> None:
     before = json.loads((trained / "metrics.json").read_text())
-    assert pretrain_main([str(mini_data), "--out", str(trained), "--eval-only"]) == 0
+    assert pretrain_main(["--data-dir", str(mini_data), "--output-dir", str(trained), "--eval-only"]) == 0
     after = json.loads((trained / "metrics.json").read_text())
     evaluation = after["evaluations"][str(mini_data)]
     assert evaluation["zero_shot"] == pytest.approx(before["zero_shot"])
@@ -84,5 +84,6 @@ def test_saved_model_loads_through_build_clip(trained: Path, mini_data: Path) ->
 
 
 def test_missing_data_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert pretrain_main([str(tmp_path / "nothing"), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    args = ["--data-dir", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    assert pretrain_main(args) == 2
     assert capsys.readouterr().err.count("\n") == 1
