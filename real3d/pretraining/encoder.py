@@ -25,7 +25,7 @@ Measure (`knn_report`): k-NN accuracy of shape family from CLS and mean patch fe
 exactly as the LRM's tokenizer computes tokens, held-out test views against the domain's training
 images. Save (`save_encoder`): a `transformers` ViT folder (config.json + model.safetensors, the layout
 of `facebook/dino-vitb16`), which the LRM config's `image_tokenizer.pretrained_model_name_or_path` can
-name; `load_encoder_into` copies its weights into an LRM's tokenizer.
+name; `real3d.models.load(config=..., image_encoder=folder)` starts an LRM's tokenizer from it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, default_collate
 from transformers import ViTConfig, ViTModel, get_cosine_schedule_with_warmup
 
@@ -51,7 +50,6 @@ from real3d.errors import Real3DError
 from real3d.io import atomic_write_text
 from real3d.models.config import PACKAGED_CONFIGS
 from real3d.models.image_tokenizer import DINOSingleImageTokenizer
-from real3d.models.loading import load_image_encoder
 from real3d.pretraining.contrastive import Contrastive, ContrastiveSettings
 from real3d.pretraining.dino import DINO, DINOSettings
 from real3d.pretraining.images import DOMAINS, DomainImages
@@ -96,19 +94,6 @@ def save_encoder(vit: ViTModel, out_dir: str | os.PathLike, provenance: dict[str
     if provenance is not None:
         atomic_write_text(out / PROVENANCE_FILE, json.dumps(provenance, indent=1) + "\n")
     return out
-
-
-def load_encoder(folder: str | os.PathLike) -> ViTModel:
-    """The ViT saved by `save_encoder` (read offline), in eval mode."""
-    folder = Path(folder)
-    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-        raise Real3DError(f"no pretrained encoder in {folder} (needs config.json and model.safetensors)")
-    return ViTModel.from_pretrained(str(folder), local_files_only=True).eval()
-
-
-def load_encoder_into(net: nn.Module, folder: str | os.PathLike) -> None:
-    """Copy the pretrained encoder in `folder` into an LRM's image tokenizer (`real3d.models.loading`)."""
-    load_image_encoder(net, folder)
 
 
 @torch.no_grad()

@@ -11,11 +11,11 @@ from omegaconf import OmegaConf
 from real3d.errors import Real3DError
 from real3d.models import LRM
 from real3d.models.config import PACKAGED_CONFIGS
+from real3d.models.loading import load_image_encoder
 from real3d.pretraining.contrastive import Contrastive
 from real3d.pretraining.encoder import (
     PretrainSettings,
     knn_accuracy,
-    load_encoder_into,
     pretrain,
     read_vit_config,
     save_encoder,
@@ -52,7 +52,7 @@ def test_saved_encoder_loads_into_the_lrm_tokenizer_with_identical_outputs(
     config = OmegaConf.load(SMALL_MODEL_CONFIG)
     config.image_tokenizer.pretrained_model_name_or_path = str(folder)  # the folder is a ViT config folder too
     net = LRM.from_config(config).eval()
-    load_encoder_into(net, folder)
+    load_image_encoder(net, folder)
     images = torch.rand(2, 1, 3, 64, 64)
     with torch.no_grad():
         tokens = net.image_tokenizer(images)  # [B,1,C,T]
@@ -67,7 +67,7 @@ def test_encoder_of_another_size_is_refused(
 ) -> None:
     folder = save_encoder(trained[0].encoder(), tmp_path / "encoder")
     with pytest.raises(Real3DError, match="does not fit"):
-        load_encoder_into(tiny_model, folder)
+        load_image_encoder(tiny_model, folder)
 
 
 def test_knn_accuracy_votes_among_the_most_cosine_similar() -> None:

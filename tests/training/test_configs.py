@@ -127,7 +127,12 @@ def test_the_miniature_clip_loads_through_the_pretrained_group():
 
 
 def test_the_small_model_can_start_from_the_pretrained_encoder():
+    import torch
+
     cfg = _compose("mini_mv", "model=small_pretrained")
     assert cfg.model.image_encoder.endswith("checkpoints/mini/encoder") and cfg.model.path is None
+    from transformers import ViTModel
+
     net = hydra.utils.instantiate(cfg.model)
-    assert net.cfg.tokenizer.plane_size == 8  # the small model, its ViT from the pretrained folder
+    pretrained = ViTModel.from_pretrained(cfg.model.image_encoder, local_files_only=True).state_dict()
+    assert all(torch.equal(v, pretrained[k]) for k, v in net.image_tokenizer.model.state_dict().items())
