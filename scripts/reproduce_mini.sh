@@ -8,7 +8,8 @@
 # Usage: scripts/reproduce_mini.sh [--iterations N] [--seeds "0 1"] [--variants "mini_mv mini_cycle mini_clip"]
 #                                  [--jobs J] [--out DIR] [--export-default]
 #                                  [--pretrain P [--lr LR] [--vit-lr LR] [--doc DOC] [--figure PNG]] [--r-images N]
-#                                  [--pretrain-encoders STEPS]
+#                                  [--pretrain-encoders STEPS] [--train-base N] [--base-model DIR]
+#                                  [--ablation [--rows "a_mv d_full"]]
 # --jobs: trainings run in parallel (one CPU thread each). --export-default copies the best model
 # (highest R-test novel-view PSNR) to checkpoints/default/. Runs go under DIR (outputs/mini_study).
 # --pretrain P: first train mini_mv (seed 0) for P iterations, then start every variant from it,
@@ -17,7 +18,16 @@
 # "pretrained" block of DOC, the figure to PNG). Ablation variants: mini_cycle_light, mini_recon.
 # --r-images N: single-view R training images (default 96).
 # --pretrain-encoders STEPS: also pretrain the miniature image encoder and CLIP (issue 17; STEPS each,
-# the committed ones took 4000: ~35 min each on one thread) on the generated data, into $OUT/encoders.
+# the committed ones took 4000: ~35 min each on one thread) on the generated data, into $OUT/encoders;
+# the base model and the ablation then use them instead of checkpoints/mini/.
+# Issue 17's ablation in miniature (docs/mini_study.md, "The ablation"):
+# --train-base N: train the base model (scripts/train_default.sh, N iterations, 2 threads) on the
+#   generated data into $OUT/base; it becomes the ablation's start. Without it the start is --base-model
+#   (default checkpoints/default, the committed base model).
+# --ablation: rows (a)-(f) (config/experiment/ablation/, --rows) x seeds (default "0 1 2"), ITERATIONS
+#   (default 120) each, evaluated on the R test split at 64x64; table and figure by tools/ablation_report.py.
+# From nothing: scripts/reproduce_mini.sh --pretrain-encoders 4000 --train-base 4000 --ablation
+# The variants alone (the committed encoders and base model): scripts/reproduce_mini.sh --ablation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,10 +45,16 @@ DOC=docs/mini_study.md
 FIGURE=""
 DATA_ARGS=()
 ENCODER_STEPS=0
+TRAIN_BASE=0
+BASE_MODEL=checkpoints/default
+ABLATION=0
+ROWS="a_mv b_input_view c_clip d_full e_no_curriculum f_end_to_end"
+SEEDS_GIVEN=0
+ITERATIONS_GIVEN=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --iterations) ITERATIONS=$2; shift 2 ;;
-    --seeds) SEEDS=$2; shift 2 ;;
+    --iterations) ITERATIONS=$2; ITERATIONS_GIVEN=1; shift 2 ;;
+    --seeds) SEEDS=$2; SEEDS_GIVEN=1; shift 2 ;;
     --variants) VARIANTS=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
@@ -50,10 +66,22 @@ while [ $# -gt 0 ]; do
     --figure) FIGURE=$2; shift 2 ;;
     --r-images) DATA_ARGS+=(--r-images "$2"); shift 2 ;;
     --pretrain-encoders) ENCODER_STEPS=$2; shift 2 ;;
+    --train-base) TRAIN_BASE=$2; shift 2 ;;
+    --base-model) BASE_MODEL=$2; shift 2 ;;
+    --ablation) ABLATION=1; shift ;;
+    --rows) ROWS=$2; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 case "$OUT" in /*) ;; *) OUT=$ROOT/$OUT ;; esac
+case "$BASE_MODEL" in /*) ;; *) BASE_MODEL=$ROOT/$BASE_MODEL ;; esac
+if [ "$ABLATION" = 1 ] || [ "$TRAIN_BASE" -gt 0 ]; then
+  DATA_ARGS+=(--base-objects 1500 --test-objects 30)
+fi
+if [ "$ABLATION" = 1 ]; then
+  [ "$SEEDS_GIVEN" = 1 ] || SEEDS="0 1 2"
+  [ "$ITERATIONS_GIVEN" = 1 ] || ITERATIONS=120
+fi
 export PROJECT_ROOT=$ROOT OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHON OUT ITERATIONS
 START=$(date +%s)
 mkdir -p "$OUT/runs" "$OUT/logs"
@@ -71,6 +99,56 @@ if [ "$ENCODER_STEPS" -gt 0 ]; then
     || { echo "CLIP pretraining failed: see $OUT/logs/pretrain_clip.log" >&2; exit 1; }
   wait "$ENCODER_PID" || { echo "encoder pretraining failed: see $OUT/logs/pretrain_encoder.log" >&2; exit 1; }
   echo "  pretrained ($(( $(date +%s) - START )) s since start)"
+fi
+ENCODER_ARGS=()
+CLIP_ARGS=()
+if [ "$ENCODER_STEPS" -gt 0 ]; then
+  ENCODER_ARGS=(--encoder "$OUT/encoders/encoder")
+  CLIP_ARGS=(pretrained.clip="$OUT/encoders/clip/open_clip_model.safetensors" pretrained.clip_config="$OUT/encoders/clip/config.json")
+fi
+
+if [ "$TRAIN_BASE" -gt 0 ]; then
+  echo "[1c/4] the base model ($TRAIN_BASE iterations, 2 threads) -> $OUT/base"
+  mkdir -p "$OUT/base"
+  ln -sfn "$OUT/data" "$OUT/base/data"
+  scripts/train_default.sh --iterations "$TRAIN_BASE" --out "$OUT/base" "${ENCODER_ARGS[@]}" \
+    || { echo "the base model failed: see $OUT/base/logs" >&2; exit 1; }
+  BASE_MODEL=$OUT/base/run_seed0/export
+fi
+
+if [ "$ABLATION" = 1 ]; then
+  ABLATION_START=$(date +%s)
+  export BASE_MODEL ABLATION_EXTRA="${CLIP_ARGS[*]}"
+  ablate_one() {  # row seed
+    local run="$OUT/runs/$1_seed$2"
+    rm -rf "$run"
+    # shellcheck disable=SC2086  # ABLATION_EXTRA holds separate Hydra overrides
+    "$PYTHON" scripts/train.py experiment="ablation/$1" seed="$2" module.training.total_iterations="$ITERATIONS" \
+      mini_data_dir="$OUT/data" base_model="$BASE_MODEL" hydra.run.dir="$run" $ABLATION_EXTRA \
+      > "$OUT/logs/train_$1_seed$2.log" 2>&1 \
+      || { echo "training $1 seed $2 failed: see $OUT/logs/train_$1_seed$2.log" >&2; return 1; }
+    eval_r "$run/export" "$run/eval_R" "$OUT/logs/eval_$1_seed$2_R.log" || return 1
+    echo "  $1 seed $2 ($(( $(date +%s) - ABLATION_START )) s since the variants started)"
+  }
+  eval_r() {  # model_dir output_dir log
+    "$PYTHON" scripts/eval_mv.py --config-name eval_mv_omniobject3d dataset_name=R_test \
+      dataset.root="$OUT/data/R_test" dataset.split_file="$OUT/data/R_test/split.json" dataset.every_nth=1 \
+      dataset.num_views=6 dataset.image_size=64 model.path="$1" device=cpu render_size=64 \
+      model.render.num_samples_per_ray=null model.render.chunk_size=0 num_workers=0 pretrained.allow_random=true \
+      progress=false visuals.num_side_by_side=2 output_dir="$2" > "$3" 2>&1 \
+      || { echo "evaluating $1 failed: see $3" >&2; return 1; }
+  }
+  export -f ablate_one eval_r
+  export ABLATION_START
+  echo "[2/4] ablation rows [$ROWS], seeds [$SEEDS], $ITERATIONS iterations from $BASE_MODEL, $JOBS parallel"
+  eval_r "$BASE_MODEL" "$OUT/runs/base_seed0/eval_R" "$OUT/logs/eval_base_R.log"
+  for seed in $SEEDS; do for row in $ROWS; do echo "$row $seed"; done; done \
+    | xargs -P "$JOBS" -L 1 bash -c 'ablate_one "$0" "$1"'
+  WALL=$(( $(date +%s) - ABLATION_START ))
+  echo "[4/4] report (variants' wall time ${WALL} s, whole run $(( $(date +%s) - START )) s)"
+  "$PYTHON" tools/ablation_report.py "$OUT" --doc "$DOC" --figure "${FIGURE:-docs/mini_study_ablation.png}" \
+    --wall-time "$WALL" --iterations "$ITERATIONS"
+  exit 0
 fi
 
 VIT_ARGS=()

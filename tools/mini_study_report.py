@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from omegaconf import OmegaConf  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from real3d.cli import run_cli  # noqa: E402
@@ -44,6 +45,7 @@ METRICS = ("psnr", "ssim", "lpips")
 BLOCKS = {  # table blocks of the doc: the study from scratch, and the one from a pre-trained start
     "scratch": ("<!-- mini-study-table:begin -->", "<!-- mini-study-table:end -->"),
     "pretrained": ("<!-- mini-study-pretrained:begin -->", "<!-- mini-study-pretrained:end -->"),
+    "ablation": ("<!-- mini-study-ablation:begin -->", "<!-- mini-study-ablation:end -->"),  # tools/ablation_report.py
 }
 RUN_NAME = re.compile(r"^(?P<variant>.+)_seed(?P<seed>\d+)$")
 # Demo settings that suit the small model (ignored by the model loader; see docs/mini_study.md):
@@ -288,30 +290,106 @@ def draw_figure(path: Path, runs: dict, study_dir: Path) -> None:
 # ----------------------------------------------------------------------------- default model
 
 
-def export_default(runs: dict, study_dir: Path, target: Path) -> dict:
-    """Copy the run with the best R-test novel-view PSNR (its exported model) to `target`."""
-    best = max(
-        ((v, s) for v, seeds in runs.items() for s, r in seeds.items() if "R" in r),
-        key=lambda vs: runs[vs[0]][vs[1]]["R"]["novel_views"]["psnr"],
-    )
-    source = study_dir / "runs" / f"{best[0]}_seed{best[1]}" / "export"
+def _install(source: Path, target: Path, readme: str, demo_hints: str) -> None:
+    """Replace `target` by a copy of the exported model folder `source` (+ demo hints, + README)."""
     if not (source / "model.ckpt").is_file():
         raise Real3DError(f"no exported model in {source}")
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(source, staging)
     with open(staging / "config.yaml", "a", encoding="utf-8") as handle:
-        handle.write(DEMO_HINTS)
-    metrics = {d: runs[best[0]][best[1]][d]["novel_views"] for d in DOMAINS if d in runs[best[0]][best[1]]}
-    atomic_write_text(
-        staging / "README.md",
-        f"# Default small model\n\nTrained by `scripts/reproduce_mini.sh` (variant `{best[0]}`, seed {best[1]}); "
-        f"chosen as the run with the best R-test novel-view PSNR. Novel-view metrics: "
-        f"{json.dumps(metrics)}. See docs/mini_study.md.\n",
-    )
+        handle.write(demo_hints)
+    atomic_write_text(staging / "README.md", readme)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
+
+
+def export_default(runs: dict, study_dir: Path, target: Path) -> dict:
+    """Copy the run with the best R-test novel-view PSNR (its exported model) to `target`."""
+    best = max(
+        ((v, s) for v, seeds in runs.items() for s, r in seeds.items() if "R" in r),
+        key=lambda vs: runs[vs[0]][vs[1]]["R"]["novel_views"]["psnr"],
+    )
+    metrics = {d: runs[best[0]][best[1]][d]["novel_views"] for d in DOMAINS if d in runs[best[0]][best[1]]}
+    readme = (
+        f"# Default small model\n\nTrained by `scripts/reproduce_mini.sh` (variant `{best[0]}`, seed {best[1]}); "
+        f"chosen as the run with the best R-test novel-view PSNR. Novel-view metrics: "
+        f"{json.dumps(metrics)}. See docs/mini_study.md.\n"
+    )
+    _install(study_dir / "runs" / f"{best[0]}_seed{best[1]}" / "export", target, readme, DEMO_HINTS)
     return {"variant": best[0], "seed": best[1], "metrics": metrics}
+
+
+def _metrics_table(run_dir: Path) -> str:
+    """Markdown table of the run's S / R test metrics (eval_{S,R}/metrics.json)."""
+    lines = ["| test split | views | PSNR | SSIM | LPIPS (random VGG) |", "|---|---|---|---|---|"]
+    for domain in DOMAINS:
+        path = run_dir / f"eval_{domain}" / "metrics.json"
+        if not path.is_file():
+            raise Real3DError(f"{path} is missing: evaluate the run on the {domain} test split first")
+        metrics = json.loads(path.read_text())
+        for group in ("all_views", "novel_views"):
+            m = metrics[group]
+            lines.append(
+                f"| {domain}_test | {group.replace('_', ' ')} | {_fmt(m.get('psnr'))} "
+                f"| {_fmt(m.get('ssim'))} | {_fmt(m.get('lpips'))} |"
+            )
+    return "\n".join(lines)
+
+
+def export_run(run_dir: Path, target: Path, command: str, wall_time: float | None, mc_threshold: float) -> str:
+    """Install one trained and evaluated run (scripts/train_default.sh) as the default model, with a
+    README that says how it was made and what it measures."""
+    resolved = run_dir / "config_resolved.yaml"
+    if not resolved.is_file():
+        raise Real3DError(f"{resolved} is missing: not a training run folder")
+    cfg = OmegaConf.to_container(OmegaConf.load(resolved))
+    training = cfg["module"]["training"]
+    data = cfg["data"]
+    info_path = Path(cfg["mini_data_dir"]) / "info.json"
+    sizes = json.loads(info_path.read_text())["sizes"] if info_path.is_file() else {}
+    size_mb = (run_dir / "export" / "model.ckpt").stat().st_size / 2**20
+    hours = f"{wall_time / 3600:.2f} h" if wall_time else "not recorded"
+    readme = f"""# Default model: the miniature's base LRM (issue 17)
+
+The model `./run.sh` uses when no other is given: a small TripoSR-architecture LRM (config.yaml:
+64x64 input, 3-layer ViT with patch 8, 16x16 triplane tokens upsampled to 32x32x32, 3x64 NeRF MLP,
+48 samples per ray) trained on CPU on this project's generated data. It is the miniature's TripoSR:
+the start of the ablation variants of docs/mini_study.md. {size_mb:.1f} MB of weights.
+
+## How it was made
+
+    {command}
+
+- experiment `{cfg.get("task_name")}` (config/experiment/mini_default.yaml), seed {cfg.get("seed")},
+  {training["total_iterations"]} iterations of {data["batch_size_mv"]} objects x {data["num_target_views"]} views,
+  targets {data["render_size"]}x{data["render_size"]} supervised through random
+  {training["ray_patch_size"]}x{training["ray_patch_size"]} ray patches, AdamW lr {cfg["module"]["optimizer"]["lr"]}
+  (image encoder {cfg["module"]["param_groups"]["lr_image_encoder"]}), losses: multi-view MSE + mask BCE;
+- data: domain B of `tools/mini_study_report.py data` ({sizes.get("base_objects", "?")} objects x
+  {sizes.get("s_views", "?")} views at {sizes.get("image_size", "?")}^2: domain S's look on all ten shape families);
+- image encoder started from checkpoints/mini/encoder (contrastive pretraining on the domain
+  images, see its README); everything else from a random init;
+- wall time {hours} on the 2-core CPU machine.
+
+## What it measures
+
+Held-out test objects (tools/mini_study_report.py data --test-objects 30: 30 objects x 6 views per
+domain, view 0 the input), rendered at 64x64 by scripts/eval_mv.py (OmniObject3D protocol):
+
+{_metrics_table(run_dir)}
+
+LPIPS uses a randomly initialised VGG here (no pretrained weights on this machine): not a
+perceptual measure, listed for completeness.
+
+## Demo settings
+
+The `demo:` section of config.yaml (ignored by the model loader): marching-cubes threshold
+{mc_threshold}, the object at 0.45 of the image side, renders from distance 3.0 with a 39.6 degree fov.
+"""
+    hints = DEMO_HINTS.replace("mc_threshold: 5.0", f"mc_threshold: {mc_threshold}")
+    _install(run_dir / "export", target, readme, hints)
+    return readme
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -326,6 +404,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     d.add_argument("--s-objects", type=int, default=None, help="S training objects")
     d.add_argument("--r-images", type=int, default=None, help="R training images")
     d.add_argument("--test-objects", type=int, default=None, help="test objects per domain")
+    d.add_argument("--base-objects", type=int, default=None, help="multi-view objects of domain B (base model)")
     r = sub.add_parser("report", help="table, figure and (optionally) the default model")
     r.add_argument("study_dir", type=Path)
     r.add_argument("--doc", type=Path, default=Path("docs/mini_study.md"))
@@ -333,8 +412,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     r.add_argument("--wall-time", type=float, default=None, help="study wall time in seconds")
     r.add_argument("--iterations", type=int, default=None)
     r.add_argument("--export-default", type=Path, default=None, help="copy the best model here")
-    r.add_argument("--block", choices=sorted(BLOCKS), default="scratch", help="which table block of the doc")
+    r.add_argument("--block", choices=("scratch", "pretrained"), default="scratch", help="which table block of the doc")
     r.add_argument("--pretrain", type=int, default=None, help="iterations of the pre-trained start, if any")
+    e = sub.add_parser("export", help="install a trained, evaluated run as the default model")
+    e.add_argument("run_dir", type=Path)
+    e.add_argument("--target", type=Path, default=Path("checkpoints/default"))
+    e.add_argument("--command", dest="command_line", required=True, help="the command that trained it (for the README)")
+    e.add_argument("--wall-time", type=float, default=None, help="seconds it took")
+    e.add_argument("--mc-threshold", type=float, default=5.0, help="the demo's marching-cubes threshold")
     return p.parse_args(argv)
 
 
@@ -354,11 +439,16 @@ def _run(args: argparse.Namespace) -> int:
             ("s_train_objects", args.s_objects),
             ("r_train_images", args.r_images),
             ("test_objects", args.test_objects),
+            ("base_objects", args.base_objects),
         ):
             if value is not None:
                 setattr(sizes, field, value)
         info = write_mini_study_data(args.output_dir, sizes, seed=args.seed)
         print(f"wrote {args.output_dir}: {json.dumps(info['sizes'])}")
+        return 0
+    if args.command == "export":
+        export_run(args.run_dir, args.target, args.command_line, args.wall_time, args.mc_threshold)
+        print(f"default model: {args.run_dir} -> {args.target}")
         return 0
     runs = collect(args.study_dir)
     block = table_block(runs, args.wall_time, args.iterations, args.study_dir, args.block, args.pretrain)

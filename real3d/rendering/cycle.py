@@ -5,11 +5,13 @@ curation score. For inputs [B] and novel cameras [B,K]: render the novel views (
 rendered), composite each on grey where its opacity is above the threshold, resize it to the input
 images' size, reconstruct from it and render the input view through the cycle camera I·N⁻¹·I
 (`real3d.geometry.cycle_camera`). The novel render and the new inputs carry no gradient (the
-original's stop-gradient); the cycle render runs under the caller's gradient mode.
+original's stop-gradient; `stop_gradient=False` lets the cycle loss reach the first reconstruction
+through them, the ablation's end-to-end cycle); the cycle render runs under the caller's gradient mode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING
 
@@ -69,6 +71,7 @@ def cycle_render(
     background: float = 0.5,
     antialias: bool = False,
     settings: RenderSettings | None = None,
+    stop_gradient: bool = True,
 ) -> CycleRender:
     """Cycle renders of inputs [B,3,S,S] (on grey, in [0,1]) seen from novel cameras [B,K].
 
@@ -76,10 +79,11 @@ def cycle_render(
     from the inputs, unless `novel` ([B,K,...] renders, e.g. of a pass already run) is given. The new
     inputs are resized to S, then, as every model input, to the model's conditioning size, with
     antialiasing or not (`antialias`); the cycle render has `input_cameras`' lens and size. Every
-    render uses `settings` (None: the model's).
+    render uses `settings` (None: the model's). With `stop_gradient=False` the novel render and the new
+    inputs keep their graph (the opacity threshold itself passes no gradient).
     """
     batch, views = novel_cameras.batch_shape
-    with torch.no_grad():
+    with torch.no_grad() if stop_gradient else contextlib.nullcontext():
         if novel is None and scene_codes is not None:
             novel = model.render(scene_codes, novel_cameras, settings)
         elif novel is None:

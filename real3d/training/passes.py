@@ -236,6 +236,7 @@ class LossPasses:
             opacity_threshold=cfg.opacity_threshold,
             background=cfg.background,
             antialias=self.antialias,
+            stop_gradient=cfg.stop_gradient,
         )
         terms = reconstruction_losses(
             out.render["images_rgb"],

@@ -63,6 +63,7 @@ class SingleViewConfig:
     rerender_size: int | None = None  # None: the input image's size
     opacity_threshold: float = 0.5
     background: float = 0.5
+    stop_gradient: bool = True  # the cycle input carries no gradient (False: end-to-end, an ablation)
 
 
 @dataclasses.dataclass

@@ -130,3 +130,19 @@ def test_training_cycle_pass_is_the_cycle_render(opaque_model, rerender, protoco
     torch.testing.assert_close(out.feedback[:, 0], new_input, atol=0, rtol=0)
     for key, value in render.items():
         torch.testing.assert_close(out.render[key], value, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("stop_gradient", [True, False])
+def test_stop_gradient_decides_whether_the_cycle_reaches_the_input(opaque_model, stop_gradient):
+    """The original's stop-gradient: the input images feed only the first reconstruction, so the cycle
+    loss reaches them only end-to-end (`stop_gradient=False`), through the novel view it fed back."""
+    inputs, novel = _cameras(1, 1, 12, 12)
+    images = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    out = cycle_render(opaque_model, images, inputs, novel, stop_gradient=stop_gradient)
+    assert out.feedback.requires_grad is not stop_gradient
+    out.render["images_rgb"].sum().backward()
+    if stop_gradient:
+        assert images.grad is None
+    else:
+        assert float(images.grad.abs().sum()) > 0
+    opaque_model.zero_grad(set_to_none=True)

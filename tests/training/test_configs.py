@@ -136,3 +136,41 @@ def test_the_small_model_can_start_from_the_pretrained_encoder():
     net = hydra.utils.instantiate(cfg.model)
     pretrained = ViTModel.from_pretrained(cfg.model.image_encoder, local_files_only=True).state_dict()
     assert all(torch.equal(v, pretrained[k]) for k, v in net.image_tokenizer.model.state_dict().items())
+
+
+def test_the_base_model_experiment_trains_the_medium_model_on_domain_b():
+    """mini_default (issue 17): the medium LRM from the pretrained encoder, 64² targets via 32² ray
+    patches, multi-view losses only, on the base set."""
+    cfg = _compose("mini_default")
+    assert cfg.model.config.endswith("real3d/models/configs/medium/config.yaml")
+    assert cfg.model.image_encoder.endswith("checkpoints/mini/encoder") and cfg.model.path is None
+    assert (cfg.data.render_size, cfg.module.training.ray_patch_size) == (64, 32)
+    assert cfg.data.gobjaverse_root.endswith("B_train/gobjaverse") and cfg.data.wild_root is None
+    assert cfg.losses.clip is None and not cfg.losses.weights.rgb_cy and not cfg.losses.weights.rgb_sv
+
+
+ABLATION_ROWS = {  # row -> (weights that are on, curriculum, stop-gradient, single-view data)
+    "a_mv": (set(), True, True, False),
+    "b_input_view": ({"rgb_sv", "mask_sv"}, True, True, True),
+    "c_clip": ({"rgb_sv", "mask_sv", "clip_novel"}, True, True, True),
+    "d_full": ({"rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy"}, True, True, True),
+    "e_no_curriculum": ({"rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy"}, False, True, True),
+    "f_end_to_end": ({"rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy"}, True, False, True),
+}
+
+
+@pytest.mark.parametrize("row", sorted(ABLATION_ROWS))
+def test_ablation_rows_differ_from_the_full_recipe_in_one_thing_each(row):
+    """Every row fine-tunes the base model with the miniature CLIP; the single-view terms, the curriculum
+    and the stop-gradient are what the paper's rows say (LPIPS off: no pretrained VGG here)."""
+    on, curriculum, stop_gradient, single_view = ABLATION_ROWS[row]
+    cfg = _compose(f"ablation/{row}")
+    assert cfg.model.path.endswith("checkpoints/default") and cfg.model.image_encoder is None
+    w = cfg.losses.weights
+    sv_terms = ("rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy", "perceptual_cy")
+    assert {k for k in sv_terms if w[k]} == on and w.rgb and w.mask and not w.perceptual
+    assert cfg.module.single_view.curriculum is curriculum and cfg.module.single_view.stop_gradient is stop_gradient
+    assert (cfg.data.wild_root is not None) is single_view
+    assert (cfg.losses.clip is not None) is ("clip_novel" in on)
+    if cfg.losses.clip is not None:
+        assert cfg.losses.clip.weights_path.endswith("checkpoints/mini/clip/open_clip_model.safetensors")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,12 @@ DOMAIN_R = DomainSpec(
 
 DOMAINS = {"S": DOMAIN_S, "R": DOMAIN_R}
 
+# The base model's multi-view set (issue 17), the miniature of Objaverse: domain S's look (plain and
+# striped materials, soft light, white background) on all ten families, seen from the elevations of
+# both domains. R keeps what separates real photos from it: checker / gradient materials, hard light,
+# photo backgrounds and tilted objects.
+DOMAIN_B = replace(DOMAIN_S, name="B", shapes=PRIMITIVES + COMPOSITES, elevation_deg=(-5.0, 40.0))
+
 
 @dataclass
 class MiniSizes:
@@ -95,6 +101,7 @@ class MiniSizes:
     test_views: int = 6  # r_0 = input, r_1.. = novel views
     image_size: int = 64  # multi-view renders
     wild_size: int = 96  # single-view render before the crop
+    base_objects: int = 0  # multi-view objects of domain B (B_train/gobjaverse), the base model's set
 
 
 def test_cameras(rng: np.random.Generator, num_views: int, spec: DomainSpec) -> torch.Tensor:
@@ -122,29 +129,35 @@ def write_test_split(root: Path, spec: DomainSpec, count: int, views: int, size:
     return write_split(root / "split.json", {"train": [], "test": names})
 
 
+def _write_multiview_set(
+    root: Path, spec: DomainSpec, n_train: int, n_val: int, sizes: MiniSizes, stream: list[int]
+) -> Path:
+    """`n_train + n_val` objects of `spec` in the GObjaverse layout under `root` plus `split.json`;
+    object i draws from the rng stream `stream + [i]`."""
+    names = []
+    for i in range(n_train + n_val):
+        rng = np.random.default_rng([*stream, i])
+        obj = random_object(rng, spec)
+        name = f"{obj.family}/{i:06d}/{GOBJAVERSE_SUBDIR}"
+        cams = gobjaverse_cameras(rng, sizes.s_views, spec)
+        make_gobjaverse_object(root / name, obj, cams, sizes.image_size, spec.fov_deg, random_lighting(rng, spec))
+        names.append(name)
+    return write_split(root / "split.json", {"train": names[:n_train], "test": names[n_train:]})
+
+
 def write_mini_study_data(out_dir: str | os.PathLike, sizes: MiniSizes | None = None, seed: int = 0) -> dict:
     """Write S (multi-view train), R (single-view train) and the S / R multi-view test splits.
 
     Layout: S_train/gobjaverse/<family>/<id>/campos_512_v4/..., S_train/gobjaverse/split.json;
     R_train/wild/images/<id>.png, R_train/wild/split.json.gz; S_test/ and R_test/ in the
-    OmniObject3D layout with split.json. Returns (and writes as info.json) the paths.
+    OmniObject3D layout with split.json; with `sizes.base_objects`, B_train/gobjaverse/ laid out as
+    S_train. Returns (and writes as info.json) the paths.
     """
     sizes = sizes or MiniSizes()
     out = Path(out_dir)
-    names = []
-    for i in range(sizes.s_train_objects + sizes.s_val_objects):
-        rng = np.random.default_rng([seed, 0, i])
-        obj = random_object(rng, DOMAIN_S)
-        name = f"{obj.family}/{i:06d}/{GOBJAVERSE_SUBDIR}"
-        cams = gobjaverse_cameras(rng, sizes.s_views, DOMAIN_S)
-        lighting = random_lighting(rng, DOMAIN_S)
-        make_gobjaverse_object(
-            out / "S_train/gobjaverse" / name, obj, cams, sizes.image_size, DOMAIN_S.fov_deg, lighting
-        )
-        names.append(name)
-    n_train = sizes.s_train_objects
-    s_split = write_split(out / "S_train/gobjaverse/split.json", {"train": names[:n_train], "test": names[n_train:]})
-
+    s_split = _write_multiview_set(
+        out / "S_train/gobjaverse", DOMAIN_S, sizes.s_train_objects, sizes.s_val_objects, sizes, [seed, 0]
+    )
     wild = []
     for i in range(sizes.r_train_images):
         rng = np.random.default_rng([seed, 2, i])
@@ -161,6 +174,11 @@ def write_mini_study_data(out_dir: str | os.PathLike, sizes: MiniSizes | None = 
         "S_train": {"root": str(out / "S_train/gobjaverse"), "split": str(s_split)},
         "R_train": {"root": str(out / "R_train/wild"), "split": str(r_split)},
     }
+    if sizes.base_objects:
+        root = out / "B_train/gobjaverse"
+        split = _write_multiview_set(root, DOMAIN_B, sizes.base_objects, sizes.s_val_objects, sizes, [seed, 4])
+        info["B_train"] = {"root": str(root), "split": str(split)}
+        info["domains"]["B"] = DOMAIN_B.to_dict()
     for key, spec in DOMAINS.items():
         root = out / f"{key}_test"
         split = write_test_split(root, spec, sizes.test_objects, sizes.test_views, sizes.image_size, seed)
