@@ -24,8 +24,10 @@
 # --train-base N: train the base model (scripts/train_default.sh, N iterations, 2 threads) on the
 #   generated data into $OUT/base; it becomes the ablation's start. Without it the start is --base-model
 #   (default checkpoints/default, the committed base model).
-# --ablation: rows (a)-(f) (config/experiment/ablation/, --rows) x seeds (default "0 1 2"), ITERATIONS
+# --ablation: rows (a)-(g) (config/experiment/ablation/, --rows) x seeds (default "0 1 2"), ITERATIONS
 #   (default 120) each, evaluated on the R test split at 64x64; table and figure by tools/ablation_report.py.
+#   Row (g) trains on R photos with faulty ones mixed in, row (g') on the same after scripts/curate.py
+#   (--config-name curate_mini, scored by the start model).
 # From nothing: scripts/reproduce_mini.sh --pretrain-encoders 4000 --train-base 4000 --ablation
 # The variants alone (the committed encoders and base model): scripts/reproduce_mini.sh --ablation
 set -euo pipefail
@@ -48,7 +50,7 @@ ENCODER_STEPS=0
 TRAIN_BASE=0
 BASE_MODEL=checkpoints/default
 ABLATION=0
-ROWS="a_mv b_input_view c_clip d_full e_no_curriculum f_end_to_end"
+ROWS="a_mv b_input_view c_clip d_full e_no_curriculum f_end_to_end g_uncurated g_curated"
 SEEDS_GIVEN=0
 ITERATIONS_GIVEN=0
 while [ $# -gt 0 ]; do
@@ -76,7 +78,7 @@ done
 case "$OUT" in /*) ;; *) OUT=$ROOT/$OUT ;; esac
 case "$BASE_MODEL" in /*) ;; *) BASE_MODEL=$ROOT/$BASE_MODEL ;; esac
 if [ "$ABLATION" = 1 ] || [ "$TRAIN_BASE" -gt 0 ]; then
-  DATA_ARGS+=(--base-objects 1500 --test-objects 30)
+  DATA_ARGS+=(--base-objects 1500 --test-objects 30 --uncurated-bad 48)
 fi
 if [ "$ABLATION" = 1 ]; then
   [ "$SEEDS_GIVEN" = 1 ] || SEEDS="0 1 2"
@@ -140,6 +142,13 @@ if [ "$ABLATION" = 1 ]; then
   }
   export -f ablate_one eval_r
   export ABLATION_START
+  echo "[1d/4] curating the uncurated R photos with the start model -> $OUT/data/R_uncurated/curated"
+  rm -rf "$OUT/data/R_uncurated/curated"
+  OMP_NUM_THREADS=$JOBS "$PYTHON" scripts/curate.py --config-name curate_mini input_dir="$OUT/data/R_uncurated/photos" \
+    output_dir="$OUT/data/R_uncurated/curated" model_score.model.path="$BASE_MODEL" progress=false \
+    > "$OUT/logs/curate.log" 2>&1 || { echo "curation failed: see $OUT/logs/curate.log" >&2; exit 1; }
+  "$PYTHON" -c "import json, sys; s = json.load(open(sys.argv[1])); print(f'  kept {s[\"kept\"]} of {s[\"images\"]} photos')" \
+    "$OUT/data/R_uncurated/curated/summary.json"
   echo "[2/4] ablation rows [$ROWS], seeds [$SEEDS], $ITERATIONS iterations from $BASE_MODEL, $JOBS parallel"
   eval_r "$BASE_MODEL" "$OUT/runs/base_seed0/eval_R" "$OUT/logs/eval_base_R.log"
   for seed in $SEEDS; do for row in $ROWS; do echo "$row $seed"; done; done \

@@ -37,6 +37,7 @@ ROWS = {
     "e_no_curriculum": ("(e) full recipe without the curriculum", 18.63),
     "f_end_to_end": ("(f) cycle end-to-end, no stop-gradient", 17.78),
     "g_uncurated": ("(g) full recipe on uncurated R data", 18.79),
+    "g_curated": ("(g') the same photos curated by scripts/curate.py", None),
 }
 # the paper's orderings: (better, worse)
 ORDERINGS = (
@@ -47,6 +48,7 @@ ORDERINGS = (
     ("d_full", "f_end_to_end"),
     ("a_mv", "f_end_to_end"),
     ("d_full", "g_uncurated"),
+    ("g_curated", "g_uncurated"),
 )
 GROUPS = ("novel_views", "all_views")
 METRICS = ("psnr", "ssim")
@@ -99,7 +101,8 @@ def orderings(runs: dict, group: str = "novel_views") -> list[dict]:
             verdict = "reversed in the mean, within the seeds' spread"
         else:
             verdict = "reversed"
-        paper = ROWS[better][1] - ROWS[worse][1]
+        paper_better, paper_worse = ROWS[better][1], ROWS[worse][1]
+        paper = None if paper_better is None or paper_worse is None else paper_better - paper_worse
         out.append(
             {"better": better, "worse": worse, "diff": diff, "spread": spread, "paper": paper, "verdict": verdict}
         )
@@ -120,7 +123,7 @@ def block(runs: dict, wall_time: float | None, iterations: int | None) -> str:
     for o in orderings(runs):
         order_lines.append(
             f"| {ROWS[o['better']][0].split(')')[0]}) > {ROWS[o['worse']][0].split(')')[0]}) | {o['diff']:+.3f} "
-            f"| {o['spread']:.3f} | {o['paper']:+.2f} | {o['verdict']} |"
+            f"| {o['spread']:.3f} | {'–' if o['paper'] is None else format(o['paper'], '+.2f')} | {o['verdict']} |"
         )
     return "\n".join(
         [

@@ -156,6 +156,8 @@ ABLATION_ROWS = {  # row -> (weights that are on, curriculum, stop-gradient, sin
     "d_full": ({"rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy"}, True, True, True),
     "e_no_curriculum": ({"rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy"}, False, True, True),
     "f_end_to_end": ({"rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy"}, True, False, True),
+    "g_uncurated": ({"rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy"}, True, True, True),
+    "g_curated": ({"rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy"}, True, True, True),
 }
 
 
@@ -171,6 +173,9 @@ def test_ablation_rows_differ_from_the_full_recipe_in_one_thing_each(row):
     assert {k for k in sv_terms if w[k]} == on and w.rgb and w.mask and not w.perceptual
     assert cfg.module.single_view.curriculum is curriculum and cfg.module.single_view.stop_gradient is stop_gradient
     assert (cfg.data.wild_root is not None) is single_view
+    if single_view:  # (g): the uncurated photos' crops, unfiltered or curated; the others: the R training crops
+        folder = {"g_uncurated": "R_uncurated/crops", "g_curated": "R_uncurated/curated"}.get(row, "R_train/wild")
+        assert cfg.data.wild_root.endswith(folder) and cfg.data.wild_split.startswith(cfg.data.wild_root)
     assert (cfg.losses.clip is not None) is ("clip_novel" in on)
     if cfg.losses.clip is not None:
         assert cfg.losses.clip.weights_path.endswith("checkpoints/mini/clip/open_clip_model.safetensors")

@@ -119,6 +119,29 @@ def _photo(rng, obj, spec, height, width, c2w, focal, lighting) -> tuple[np.ndar
     return (rgb * 255 + 0.5).astype(np.uint8), (alpha[..., 0] * 255 + 0.5).astype(np.uint8)
 
 
+def wild_photo(
+    obj: SceneObject, rng: np.random.Generator, spec: DomainSpec, image_size: int, c2w: torch.Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A photo-like render of `obj` (rgb uint8 [S,S,3] on the domain's background, alpha uint8 [S,S])
+    from `c2w` [1,4,4], or from a random camera of the domain drawn from `rng`."""
+    c2w = random_cameras(rng, 1, spec) if c2w is None else c2w
+    focal = fov_to_focal(math.radians(spec.fov_deg), image_size)
+    return _photo(rng, obj, spec, image_size, image_size, c2w, focal, random_lighting(rng, spec))
+
+
+def crop_around_object(rgb: np.ndarray, alpha: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    """RGBA [h,w,4] crop of a photo: a square around the opaque pixels' box with a small margin,
+    clipped to the photo."""
+    height, width = alpha.shape
+    box = mask_bbox(torch.from_numpy(alpha > 225))
+    if box is None:
+        raise RuntimeError("synthetic object left the image")
+    x0, y0, x1, y1 = square_box_around(box, 1.0 + 2.0 * margin)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, width), min(y1, height)
+    return np.concatenate([rgb, alpha[..., None]], axis=-1)[y0:y1, x0:x1]
+
+
 def make_wild_crop(
     path: str | os.PathLike,
     obj: SceneObject,
@@ -129,16 +152,7 @@ def make_wild_crop(
 ) -> None:
     """One in-the-wild RGBA crop: a photo-like render (background in RGB), alpha = soft mask,
     cropped to a square around the object's box with a small margin."""
-    c2w = random_cameras(rng, 1, spec)
-    focal = fov_to_focal(math.radians(spec.fov_deg), image_size)
-    rgb, alpha = _photo(rng, obj, spec, image_size, image_size, c2w, focal, random_lighting(rng, spec))
-    box = mask_bbox(torch.from_numpy(alpha > 225))
-    if box is None:
-        raise RuntimeError("synthetic object left the image")
-    x0, y0, x1, y1 = square_box_around(box, 1.0 + 2.0 * margin)
-    x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, image_size), min(y1, image_size)
-    writers.write_wild_crop(path, np.concatenate([rgb, alpha[..., None]], axis=-1)[y0:y1, x0:x1])
+    writers.write_wild_crop(path, crop_around_object(*wild_photo(obj, rng, spec, image_size), margin))
 
 
 def make_mvimgnet_sequence(

@@ -38,6 +38,7 @@ from real3d.data.synthetic.generate import (
 )
 from real3d.data.synthetic.render import render_rgba
 from real3d.data.synthetic.shapes import COMPOSITES, PRIMITIVES, random_object
+from real3d.data.synthetic.uncurated import write_uncurated_photos
 from real3d.data.writers import write_omniobject3d_object
 from real3d.geometry import INPUT_FOV_RAD, fov_to_focal, spherical_c2w
 from real3d.io import atomic_path, atomic_write_text
@@ -102,6 +103,7 @@ class MiniSizes:
     image_size: int = 64  # multi-view renders
     wild_size: int = 96  # single-view render before the crop
     base_objects: int = 0  # multi-view objects of domain B (B_train/gobjaverse), the base model's set
+    uncurated_bad: int = 0  # faulty R photos mixed with the R training photos (R_uncurated/), row (g)
 
 
 def test_cameras(rng: np.random.Generator, num_views: int, spec: DomainSpec) -> torch.Tensor:
@@ -151,7 +153,8 @@ def write_mini_study_data(out_dir: str | os.PathLike, sizes: MiniSizes | None = 
     Layout: S_train/gobjaverse/<family>/<id>/campos_512_v4/..., S_train/gobjaverse/split.json;
     R_train/wild/images/<id>.png, R_train/wild/split.json.gz; S_test/ and R_test/ in the
     OmniObject3D layout with split.json; with `sizes.base_objects`, B_train/gobjaverse/ laid out as
-    S_train. Returns (and writes as info.json) the paths.
+    S_train; with `sizes.uncurated_bad`, R_uncurated/ (real3d.data.synthetic.uncurated). Returns (and writes
+    as info.json) the paths.
     """
     sizes = sizes or MiniSizes()
     out = Path(out_dir)
@@ -174,6 +177,10 @@ def write_mini_study_data(out_dir: str | os.PathLike, sizes: MiniSizes | None = 
         "S_train": {"root": str(out / "S_train/gobjaverse"), "split": str(s_split)},
         "R_train": {"root": str(out / "R_train/wild"), "split": str(r_split)},
     }
+    if sizes.uncurated_bad:
+        info["R_uncurated"] = write_uncurated_photos(
+            out / "R_uncurated", DOMAIN_R, sizes.r_train_images, sizes.uncurated_bad, sizes.wild_size, seed
+        )
     if sizes.base_objects:
         root = out / "B_train/gobjaverse"
         split = _write_multiview_set(root, DOMAIN_B, sizes.base_objects, sizes.s_val_objects, sizes, [seed, 4])
