@@ -38,6 +38,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--knn-k", type=int, default=10, help="neighbours of the k-NN evaluation")
+    p.add_argument(
+        "--p-permute",
+        type=float,
+        default=0.5,
+        help="contrastive: share of views with colour channels "
+        "permuted (hue invariance; 0 keeps colour in the features, which the LRM needs)",
+    )
+    p.add_argument("--p-grey", type=float, default=0.5, help="contrastive: share of views turned grey")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -55,6 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     from real3d.pretraining.encoder import (
         SMALL_VIT_CONFIG,
         PretrainSettings,
+        colour_sensitivity,
         knn_report,
         pretrain,
         read_vit_config,
@@ -76,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         image_size=vit_config.image_size,
     )
     method_settings = {
-        "contrastive": ContrastiveSettings(),
+        "contrastive": ContrastiveSettings(p_grey=args.p_grey, p_permute=args.p_permute),
         "dino": DINOSettings(local_crops=args.local_crops),
         "mae": MAESettings(mask_ratio=args.mask_ratio),
     }
@@ -100,6 +109,10 @@ def _run(args: argparse.Namespace) -> int:
         "pretrained": knn_report(encoder, args.data_dir, args.knn_k, vit_config.image_size),
         "random": knn_report(random_vit, args.data_dir, args.knn_k, vit_config.image_size),
     }
+    colour = {
+        "pretrained": colour_sensitivity(encoder, args.data_dir, vit_config.image_size),
+        "random": colour_sensitivity(random_vit, args.data_dir, vit_config.image_size),
+    }
     window = max(1, min(50, len(history) // 10))
     provenance = {
         "data_dir": str(args.data_dir),
@@ -112,6 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         "loss_last": sum(h["loss"] for h in history[-window:]) / window,
         "knn_k": args.knn_k,
         "knn_accuracy": knn,
+        "colour_sensitivity": colour,
         "knn_during_training": [{"step": h["step"] + 1, **h["knn"]} for h in history if "knn" in h],
     }
     out = save_encoder(encoder, args.output_dir, provenance)
@@ -128,6 +142,10 @@ def _run(args: argparse.Namespace) -> int:
             f"{report['R']['cls']:.3f} | {report['R']['mean']:.3f} |"
         )
     print(f"queries: S {knn['random']['S']['queries']:.0f}, R {knn['random']['R']['queries']:.0f}; written to {out}")
+    print(
+        "colour sensitivity (token change under a hue rotation / between two images): "
+        + ", ".join(f"{name} S {c['S']:.3f} R {c['R']:.3f}" for name, c in colour.items())
+    )
     print(json.dumps(knn))
     return 0
 

@@ -9,7 +9,8 @@
 #                                  [--jobs J] [--out DIR] [--export-default]
 #                                  [--pretrain P [--lr LR] [--vit-lr LR] [--doc DOC] [--figure PNG]] [--r-images N]
 #                                  [--pretrain-encoders STEPS] [--train-base N] [--base-model DIR]
-#                                  [--ablation [--rows "a_mv d_full"]]
+#                                  [--ablation [--rows "a_mv d_full"]] [--keep-data]
+# --keep-data: reuse $OUT/data when it is there (same flags as the run that wrote it).
 # --jobs: trainings run in parallel (one CPU thread each). --export-default copies the best model
 # (highest R-test novel-view PSNR) to checkpoints/default/. Runs go under DIR (outputs/mini_study).
 # --pretrain P: first train mini_mv (seed 0) for P iterations, then start every variant from it,
@@ -50,6 +51,7 @@ ENCODER_STEPS=0
 TRAIN_BASE=0
 BASE_MODEL=checkpoints/default
 ABLATION=0
+KEEP_DATA=0
 ROWS="a_mv b_input_view c_clip d_full e_no_curriculum f_end_to_end g_uncurated g_curated"
 SEEDS_GIVEN=0
 ITERATIONS_GIVEN=0
@@ -71,6 +73,7 @@ while [ $# -gt 0 ]; do
     --train-base) TRAIN_BASE=$2; shift 2 ;;
     --base-model) BASE_MODEL=$2; shift 2 ;;
     --ablation) ABLATION=1; shift ;;
+    --keep-data) KEEP_DATA=1; shift ;;
     --rows) ROWS=$2; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -88,8 +91,12 @@ export PROJECT_ROOT=$ROOT OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHON OUT ITERATI
 START=$(date +%s)
 mkdir -p "$OUT/runs" "$OUT/logs"
 
-echo "[1/4] data -> $OUT/data"
-"$PYTHON" tools/mini_study_report.py data "$OUT/data" "${DATA_ARGS[@]}"
+if [ "$KEEP_DATA" = 1 ] && [ -f "$OUT/data/info.json" ]; then
+  echo "[1/4] data: keeping $OUT/data"
+else
+  echo "[1/4] data -> $OUT/data"
+  "$PYTHON" tools/mini_study_report.py data "$OUT/data" "${DATA_ARGS[@]}"
+fi
 
 if [ "$ENCODER_STEPS" -gt 0 ]; then
   echo "[1a/4] pretraining the miniature encoder and CLIP ($ENCODER_STEPS steps each, in parallel) -> $OUT/encoders"

@@ -32,6 +32,7 @@ class ContrastiveSettings:
     crop_ratio: tuple[float, float] = (1.0, 1.0)  # square crops: a stretched lamp would look like a table
     temperature: float = 0.2
     p_grey: float = 0.5
+    p_permute: float = 0.5  # colour channels permuted: teaches hue invariance (0: the features keep colour)
     p_blur: float = 0.8
 
 
@@ -63,7 +64,7 @@ class Contrastive(nn.Module):
         """One augmented, normalised view [B,3,S,S] of images [B,3,S,S]."""
         s = self.settings
         crops = random_resized_crops(images, images.shape[-1], s.crop_scale, s.crop_ratio)
-        views = random_blur(colour_jitter(random_flip(crops), p_grey=s.p_grey), p=s.p_blur)
+        views = random_blur(colour_jitter(random_flip(crops), p_grey=s.p_grey, p_permute=s.p_permute), p=s.p_blur)
         return (views - self.image_mean) / self.image_std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

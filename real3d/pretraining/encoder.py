@@ -150,6 +150,29 @@ def knn_report(
     return report
 
 
+@torch.no_grad()
+def colour_sensitivity(vit: ViTModel, data_dir: str | os.PathLike, image_size: int = 64) -> dict[str, float]:
+    """Per domain, how much the tokens the LRM reads [C,T] change when an image's colour channels are
+    rotated (same shapes, other hues), as a share of how much they differ between two test images.
+    Near 0: the encoder is blind to colour, and an LRM started from it cannot know an object's colour."""
+    tokenizer = DINOSingleImageTokenizer(vit.config).eval()
+    tokenizer.model.load_state_dict(vit.state_dict())
+    report = {}
+    for domain in DOMAINS:
+        loader = DataLoader(
+            DomainImages(data_dir, "test", (domain,), image_size, train=False),
+            batch_size=64,
+            collate_fn=SkippingCollate(default_collate),
+        )
+        images = torch.cat([batch["image"] for batch in loader if batch is not None])  # [N,3,S,S]
+        tokens = tokenizer(images[:, None])[:, 0].flatten(1)  # [N,C*T]
+        rotated = tokenizer(images[:, [1, 2, 0]][:, None])[:, 0].flatten(1)
+        between = torch.cdist(tokens, tokens)  # [N,N]
+        off_diagonal = ~torch.eye(len(tokens), dtype=torch.bool)
+        report[domain] = float((tokens - rotated).norm(dim=-1).mean() / between[off_diagonal].mean())
+    return report
+
+
 def _batches(loader: DataLoader) -> Iterator[dict[str, Any]]:
     """Batches without end (re-shuffled each pass); all-bad batches are dropped."""
     while True:

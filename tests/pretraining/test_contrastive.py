@@ -36,3 +36,17 @@ def test_contrastive_pretraining_loss_decreases(mini_data: Path) -> None:
     _, history = pretrain(mini_data, read_vit_config(), settings, progress=False)
     first, last = (sum(h["loss"] for h in part) / len(part) for part in (history[:5], history[-5:]))
     assert last < 0.8 * first
+
+
+def test_views_keep_their_colours_when_no_permutation_or_grey_is_asked() -> None:
+    """p_permute = p_grey = 0: no view swaps colour channels or turns grey, so the objective cannot
+    teach colour invariance (the LRM needs colour in its features)."""
+    from real3d.pretraining.contrastive import ContrastiveSettings
+
+    torch.manual_seed(0)
+    settings = ContrastiveSettings(p_permute=0.0, p_grey=0.0, p_blur=0.0, crop_scale=(1.0, 1.0))
+    model = Contrastive(read_vit_config(), settings)
+    red = torch.zeros(16, 3, 64, 64)
+    red[:, 0] = 0.8
+    views = model.view(red) * model.image_std + model.image_mean  # back to [0,1]
+    assert bool((views[:, 0] > views[:, 1] + 0.2).all())  # red stays the strongest channel in every view

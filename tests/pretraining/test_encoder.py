@@ -93,3 +93,24 @@ def test_script_writes_the_encoder_and_the_knn_comparison(
 def test_script_reports_a_missing_data_folder_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert pretrain_main(["--data-dir", str(tmp_path / "none"), "--output-dir", str(tmp_path / "o")]) == 2
     assert "pretrain_encoder: error: data folder not found" in capsys.readouterr().err
+
+
+def test_colour_sensitivity_is_a_share_of_the_difference_between_images(mini_data: Path) -> None:
+    """A random ViT sees a hue rotation (its tokens change by a sizeable share of the between-image
+    difference); a ViT whose patch embedding sums the channels equally (after the tokenizer's
+    per-channel normalisation) is blind to it (0)."""
+    from transformers import ViTModel
+
+    from real3d.models.image_tokenizer import IMAGENET_STD
+    from real3d.pretraining.encoder import colour_sensitivity
+
+    torch.manual_seed(0)
+    vit = ViTModel(read_vit_config()).eval()
+    seeing = colour_sensitivity(vit, mini_data)
+    assert set(seeing) == {"S", "R"} and all(0.05 < v < 2.0 for v in seeing.values())
+    with torch.no_grad():
+        weight = vit.embeddings.patch_embeddings.projection.weight  # [C,3,p,p]
+        std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+        weight.copy_(weight.mean(dim=1, keepdim=True) * std)  # token = w * sum of the raw channels + const
+    blind = colour_sensitivity(vit, mini_data)
+    assert all(v < 1e-5 for v in blind.values())
