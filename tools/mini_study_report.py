@@ -349,6 +349,7 @@ def export_run(run_dir: Path, target: Path, command: str, wall_time: float | Non
     info_path = Path(cfg["mini_data_dir"]) / "info.json"
     sizes = json.loads(info_path.read_text())["sizes"] if info_path.is_file() else {}
     size_mb = (run_dir / "export" / "model.ckpt").stat().st_size / 2**20
+    patch, side = training["ray_patch_size"], sizes.get("image_size", "?")
     hours = f"{wall_time / 3600:.2f} h" if wall_time else "not recorded"
     readme = f"""# Default model: the miniature's base LRM (issue 17)
 
@@ -362,12 +363,12 @@ the start of the ablation variants of docs/mini_study.md. {size_mb:.1f} MB of we
     {command}
 
 - experiment `{cfg.get("task_name")}` (config/experiment/mini_default.yaml), seed {cfg.get("seed")},
-  {training["total_iterations"]} iterations of {data["batch_size_mv"]} objects x {data["num_target_views"]} views,
-  targets {data["render_size"]}x{data["render_size"]} supervised through random
-  {training["ray_patch_size"]}x{training["ray_patch_size"]} ray patches, AdamW lr {cfg["module"]["optimizer"]["lr"]}
-  (image encoder {cfg["module"]["param_groups"]["lr_image_encoder"]}), losses: multi-view MSE + mask BCE;
+  {training["total_iterations"]} iterations of {data["batch_size_mv"]} objects x {data["num_target_views"]} views;
+  targets {data["render_size"]}x{data["render_size"]} supervised through random {patch}x{patch} ray patches;
+  AdamW lr {cfg["module"]["optimizer"]["lr"]} (image encoder {cfg["module"]["param_groups"]["lr_image_encoder"]});
+  losses: multi-view MSE + mask BCE;
 - data: domain B of `tools/mini_study_report.py data` ({sizes.get("base_objects", "?")} objects x
-  {sizes.get("s_views", "?")} views at {sizes.get("image_size", "?")}^2: domain S's look on all ten shape families);
+  {sizes.get("s_views", "?")} views at {side}x{side}: S's look on all ten shape families);
 - image encoder started from checkpoints/mini/encoder (contrastive pretraining on the domain
   images, see its README); everything else from a random init;
 - wall time {hours} on the 2-core CPU machine.
