@@ -26,7 +26,7 @@
 #   generated data into $OUT/base; it becomes the ablation's start. Without it the start is --base-model
 #   (default checkpoints/default, the committed base model).
 # --ablation: rows (a)-(g) (config/experiment/ablation/, --rows) x seeds (default "0 1 2"), ITERATIONS
-#   (default 120) each, evaluated on the R test split at 64x64; table and figure by tools/ablation_report.py.
+#   (default 70) each, evaluated on the R test split at 64x64; table and figure by tools/ablation_report.py.
 #   Row (g) trains on R photos with faulty ones mixed in, row (g') on the same after scripts/curate.py
 #   (--config-name curate_mini, scored by the start model).
 # From nothing: scripts/reproduce_mini.sh --pretrain-encoders 4000 --train-base 4000 --ablation
@@ -85,7 +85,7 @@ if [ "$ABLATION" = 1 ] || [ "$TRAIN_BASE" -gt 0 ]; then
 fi
 if [ "$ABLATION" = 1 ]; then
   [ "$SEEDS_GIVEN" = 1 ] || SEEDS="0 1 2"
-  [ "$ITERATIONS_GIVEN" = 1 ] || ITERATIONS=120
+  [ "$ITERATIONS_GIVEN" = 1 ] || ITERATIONS=70
 fi
 export PROJECT_ROOT=$ROOT OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHON OUT ITERATIONS
 START=$(date +%s)
