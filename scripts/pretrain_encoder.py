@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "permuted (hue invariance; 0 keeps colour in the features, which the LRM needs)",
     )
     p.add_argument("--p-grey", type=float, default=0.5, help="contrastive: share of views turned grey")
+    p.add_argument(
+        "--pixel-weight",
+        type=float,
+        default=0.0,
+        help="contrastive: weight of redrawing each view's patches from its patch tokens (keeps colour in them)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -63,6 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     from real3d.pretraining.encoder import (
         SMALL_VIT_CONFIG,
         PretrainSettings,
+        chroma_decodability,
         colour_sensitivity,
         knn_report,
         pretrain,
@@ -85,7 +92,9 @@ def _run(args: argparse.Namespace) -> int:
         image_size=vit_config.image_size,
     )
     method_settings = {
-        "contrastive": ContrastiveSettings(p_grey=args.p_grey, p_permute=args.p_permute),
+        "contrastive": ContrastiveSettings(
+            p_grey=args.p_grey, p_permute=args.p_permute, pixel_weight=args.pixel_weight
+        ),
         "dino": DINOSettings(local_crops=args.local_crops),
         "mae": MAESettings(mask_ratio=args.mask_ratio),
     }
@@ -113,6 +122,10 @@ def _run(args: argparse.Namespace) -> int:
         "pretrained": colour_sensitivity(encoder, args.data_dir, vit_config.image_size),
         "random": colour_sensitivity(random_vit, args.data_dir, vit_config.image_size),
     }
+    chroma = {
+        "pretrained": chroma_decodability(encoder, args.data_dir, vit_config.image_size),
+        "random": chroma_decodability(random_vit, args.data_dir, vit_config.image_size),
+    }
     window = max(1, min(50, len(history) // 10))
     provenance = {
         "data_dir": str(args.data_dir),
@@ -126,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         "knn_k": args.knn_k,
         "knn_accuracy": knn,
         "colour_sensitivity": colour,
+        "chroma_decodability": chroma,
         "knn_during_training": [{"step": h["step"] + 1, **h["knn"]} for h in history if "knn" in h],
     }
     out = save_encoder(encoder, args.output_dir, provenance)
@@ -145,6 +159,10 @@ def _run(args: argparse.Namespace) -> int:
     print(
         "colour sensitivity (token change under a hue rotation / between two images): "
         + ", ".join(f"{name} S {c['S']:.3f} R {c['R']:.3f}" for name, c in colour.items())
+    )
+    print(
+        "patch chroma read linearly from the patch tokens (test R^2): "
+        + ", ".join(f"{name} S {c['S']:.3f} R {c['R']:.3f}" for name, c in chroma.items())
     )
     print(json.dumps(knn))
     return 0

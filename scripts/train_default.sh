@@ -22,6 +22,7 @@ BASE_OBJECTS=1500
 MC_THRESHOLD=5.0
 EXPORT=0
 ENCODER_ARGS=()
+ENCODER_FLAG=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --iterations) ITERATIONS=$2; shift 2 ;;
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --base-objects) BASE_OBJECTS=$2; shift 2 ;;
     --mc-threshold) MC_THRESHOLD=$2; shift 2 ;;
-    --encoder) ENCODER_ARGS=(model.image_encoder="$2"); shift 2 ;;
+    --encoder) ENCODER_ARGS=(model.image_encoder="$2"); ENCODER_FLAG=" --encoder $2"; shift 2 ;;
     --export) EXPORT=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -77,7 +78,7 @@ if [ "$EXPORT" = 1 ]; then
   echo "[5/5] export -> checkpoints/default"
   "$PYTHON" tools/mini_study_report.py export "$RUN" --target checkpoints/default --wall-time "$TRAIN_WALL" \
     --mc-threshold "$MC_THRESHOLD" \
-    --command "scripts/train_default.sh --iterations $ITERATIONS --threads $THREADS --seed $SEED --base-objects $BASE_OBJECTS --mc-threshold $MC_THRESHOLD --export"
+    --command "scripts/train_default.sh --iterations $ITERATIONS --threads $THREADS --seed $SEED --base-objects $BASE_OBJECTS --mc-threshold $MC_THRESHOLD$ENCODER_FLAG --export"
 else
   echo "[5/5] not exported (give --export to install it in checkpoints/default)"
 fi

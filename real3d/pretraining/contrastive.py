@@ -5,7 +5,10 @@ Two augmented views of each image (random resized crop, flip, colour jitter, gre
 L2-normalised embedding). The NT-Xent loss makes each view pick its partner among the 2B - 1 other
 views of the batch (temperature 0.2). The other images of the batch are the negatives, so the features
 cannot collapse, from the first step on; colour augmentations make shape, not colour, what tells
-images apart.
+images apart. That invariance also makes the patch tokens colour-blind, and the LRM reads its colours
+from them: with `pixel_weight` > 0 a linear head must redraw each view's patches (8x8x3 pixels) from
+its patch tokens (the view as it went in, colour changes included), so the tokens keep colour while
+the CLS token learns shape.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 from transformers import ViTConfig, ViTModel
 
@@ -34,6 +38,7 @@ class ContrastiveSettings:
     p_grey: float = 0.5
     p_permute: float = 0.5  # colour channels permuted: teaches hue invariance (0: the features keep colour)
     p_blur: float = 0.8
+    pixel_weight: float = 0.0  # weight of the patch-pixel reconstruction loss (0: SimCLR alone)
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -57,6 +62,8 @@ class Contrastive(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(vit_config.hidden_size, s.hidden_dim), nn.GELU(), nn.Linear(s.hidden_dim, s.out_dim)
         )
+        patch = vit_config.patch_size
+        self.pixel_head = nn.Linear(vit_config.hidden_size, 3 * patch * patch) if s.pixel_weight > 0 else None
         self.register_buffer("image_mean", torch.as_tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
         self.register_buffer("image_std", torch.as_tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
 
@@ -69,8 +76,13 @@ class Contrastive(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         views = torch.cat([self.view(images), self.view(images)])  # [2B,3,S,S]
-        embeddings = self.head(self.vit(views).last_hidden_state[:, 0])
-        return nt_xent(*embeddings.chunk(2), self.settings.temperature)
+        hidden = self.vit(views).last_hidden_state  # [2B,1+P,C]
+        loss = nt_xent(*self.head(hidden[:, 0]).chunk(2), self.settings.temperature)
+        if self.pixel_head is None:
+            return loss
+        patch = self.vit.config.patch_size
+        target = rearrange(views, "b c (h p) (w q) -> b (h w) (p q c)", p=patch, q=patch)  # [2B,P,3pq]
+        return loss + self.settings.pixel_weight * F.mse_loss(self.pixel_head(hidden[:, 1:]), target)
 
     def update(self, step: int, total_steps: int) -> None:
         """Nothing to do after an optimizer step."""

@@ -173,6 +173,34 @@ def colour_sensitivity(vit: ViTModel, data_dir: str | os.PathLike, image_size: i
     return report
 
 
+@torch.no_grad()
+def chroma_decodability(vit: ViTModel, data_dir: str | os.PathLike, image_size: int = 64) -> dict[str, float]:
+    """Per domain, how well a linear map reads each patch's mean chroma (RGB minus its grey) from the
+    patch tokens the LRM reads: R^2 on the test images of a least-squares fit on the training images.
+    1: colour is there for the LRM to decode linearly; 0: it is not."""
+    tokenizer = DINOSingleImageTokenizer(vit.config).eval()
+    tokenizer.model.load_state_dict(vit.state_dict())
+    patch = vit.config.patch_size
+    report = {}
+    for domain in DOMAINS:
+        features, chroma = [], []
+        for split in ("train", "test"):
+            loader = DataLoader(
+                DomainImages(data_dir, split, (domain,), image_size, train=False),
+                batch_size=64,
+                collate_fn=SkippingCollate(default_collate),
+            )
+            images = torch.cat([batch["image"] for batch in loader if batch is not None])  # [N,3,S,S]
+            tokens = tokenizer(images[:, None])[:, 0, :, 1:]  # [N,C,P]
+            features.append(F.pad(tokens.transpose(1, 2).flatten(0, 1), (0, 1), value=1.0))  # [N*P,C+1]
+            colour = F.avg_pool2d(images, patch).flatten(2).transpose(1, 2).flatten(0, 1)  # [N*P,3]
+            chroma.append(colour - colour.mean(dim=1, keepdim=True))
+        weights = torch.linalg.lstsq(features[0], chroma[0]).solution  # [C+1,3]
+        residual = (features[1] @ weights - chroma[1]).pow(2).sum()
+        report[domain] = float(1.0 - residual / (chroma[1] - chroma[1].mean(dim=0)).pow(2).sum())
+    return report
+
+
 def _batches(loader: DataLoader) -> Iterator[dict[str, Any]]:
     """Batches without end (re-shuffled each pass); all-bad batches are dropped."""
     while True:

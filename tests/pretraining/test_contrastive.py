@@ -50,3 +50,31 @@ def test_views_keep_their_colours_when_no_permutation_or_grey_is_asked() -> None
     red[:, 0] = 0.8
     views = model.view(red) * model.image_std + model.image_mean  # back to [0,1]
     assert bool((views[:, 0] > views[:, 1] + 0.2).all())  # red stays the strongest channel in every view
+
+
+def test_pixel_loss_redraws_the_views_patches_from_the_patch_tokens() -> None:
+    """pixel_weight > 0: the objective adds a patch-pixel reconstruction whose gradient reaches the patch
+    tokens' head, and a head that redraws the views exactly leaves only the NT-Xent term."""
+    from real3d.pretraining.contrastive import ContrastiveSettings
+
+    torch.manual_seed(0)
+    plain = Contrastive(read_vit_config())
+    assert plain.pixel_head is None
+    model = Contrastive(read_vit_config(), ContrastiveSettings(pixel_weight=2.0))
+    patch = model.vit.config.patch_size
+    assert model.pixel_head.out_features == 3 * patch * patch
+    images = torch.rand(2, 3, 64, 64)
+    torch.manual_seed(1)
+    loss = model(images)
+    loss.backward()
+    assert model.pixel_head.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        model.pixel_head.weight.zero_()
+        model.pixel_head.bias.zero_()
+        torch.manual_seed(1)
+        views = torch.cat([model.view(images), model.view(images)])
+        torch.manual_seed(1)
+        total = model(images)
+        embeddings = model.head(model.vit(views).last_hidden_state[:, 0])
+        contrastive = nt_xent(*embeddings.chunk(2), model.settings.temperature)
+    assert float(total - contrastive) == pytest.approx(2.0 * float(views.pow(2).mean()), rel=1e-4)

@@ -114,3 +114,23 @@ def test_colour_sensitivity_is_a_share_of_the_difference_between_images(mini_dat
         weight.copy_(weight.mean(dim=1, keepdim=True) * std)  # token = w * sum of the raw channels + const
     blind = colour_sensitivity(vit, mini_data)
     assert all(v < 1e-5 for v in blind.values())
+
+
+def test_chroma_decodability_is_high_for_a_random_vit_and_zero_for_a_colour_blind_one(mini_data: Path) -> None:
+    """A random ViT's patch tokens carry each patch's chroma (a linear fit reads it back, R^2 near 1); a
+    ViT whose patch embedding sums the channels equally carries none (R^2 at most 0 on test images)."""
+    from transformers import ViTModel
+
+    from real3d.models.image_tokenizer import IMAGENET_STD
+    from real3d.pretraining.encoder import chroma_decodability
+
+    torch.manual_seed(0)
+    vit = ViTModel(read_vit_config()).eval()
+    seeing = chroma_decodability(vit, mini_data)
+    assert set(seeing) == {"S", "R"} and all(v > 0.5 for v in seeing.values())
+    with torch.no_grad():
+        weight = vit.embeddings.patch_embeddings.projection.weight  # [C,3,p,p]
+        std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+        weight.copy_(weight.mean(dim=1, keepdim=True) * std)
+    blind = chroma_decodability(vit, mini_data)
+    assert all(v < 0.2 for v in blind.values())
