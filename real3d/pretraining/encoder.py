@@ -96,12 +96,28 @@ def save_encoder(vit: ViTModel, out_dir: str | os.PathLike, provenance: dict[str
     return out
 
 
+def lrm_tokenizer(vit: ViTModel) -> DINOSingleImageTokenizer:
+    """The LRM's image tokenizer holding `vit`'s weights: features measured as the LRM will read them."""
+    tokenizer = DINOSingleImageTokenizer(vit.config).eval()
+    tokenizer.model.load_state_dict(vit.state_dict())
+    return tokenizer
+
+
+def _domain_images(data_dir: str | os.PathLike, split: str, domain: str, image_size: int) -> torch.Tensor:
+    """All readable images [N,3,S,S] of one domain's split, framed for evaluation (no augmentation)."""
+    loader = DataLoader(
+        DomainImages(data_dir, split, (domain,), image_size, train=False),
+        batch_size=64,
+        collate_fn=SkippingCollate(default_collate),
+    )
+    return torch.cat([batch["image"] for batch in loader if batch is not None])
+
+
 @torch.no_grad()
 def extract_features(vit: ViTModel, dataset: DomainImages, batch_size: int = 64) -> dict[str, torch.Tensor]:
     """Features of every image as the LRM's tokenizer computes them: "cls" and "mean" (patch tokens) [N,C],
     and "family" [N]; bad images are skipped (and counted by the dataset)."""
-    tokenizer = DINOSingleImageTokenizer(vit.config).eval()
-    tokenizer.model.load_state_dict(vit.state_dict())
+    tokenizer = lrm_tokenizer(vit)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=SkippingCollate(default_collate))
     cls, mean, family = [], [], []
     for batch in loader:
@@ -155,16 +171,10 @@ def colour_sensitivity(vit: ViTModel, data_dir: str | os.PathLike, image_size: i
     """Per domain, how much the tokens the LRM reads [C,T] change when an image's colour channels are
     rotated (same shapes, other hues), as a share of how much they differ between two test images.
     Near 0: the encoder is blind to colour, and an LRM started from it cannot know an object's colour."""
-    tokenizer = DINOSingleImageTokenizer(vit.config).eval()
-    tokenizer.model.load_state_dict(vit.state_dict())
+    tokenizer = lrm_tokenizer(vit)
     report = {}
     for domain in DOMAINS:
-        loader = DataLoader(
-            DomainImages(data_dir, "test", (domain,), image_size, train=False),
-            batch_size=64,
-            collate_fn=SkippingCollate(default_collate),
-        )
-        images = torch.cat([batch["image"] for batch in loader if batch is not None])  # [N,3,S,S]
+        images = _domain_images(data_dir, "test", domain, image_size)  # [N,3,S,S]
         tokens = tokenizer(images[:, None])[:, 0].flatten(1)  # [N,C*T]
         rotated = tokenizer(images[:, [1, 2, 0]][:, None])[:, 0].flatten(1)
         between = torch.cdist(tokens, tokens)  # [N,N]
@@ -178,19 +188,13 @@ def chroma_decodability(vit: ViTModel, data_dir: str | os.PathLike, image_size: 
     """Per domain, how well a linear map reads each patch's mean chroma (RGB minus its grey) from the
     patch tokens the LRM reads: R^2 on the test images of a least-squares fit on the training images.
     1: colour is there for the LRM to decode linearly; 0: it is not."""
-    tokenizer = DINOSingleImageTokenizer(vit.config).eval()
-    tokenizer.model.load_state_dict(vit.state_dict())
+    tokenizer = lrm_tokenizer(vit)
     patch = vit.config.patch_size
     report = {}
     for domain in DOMAINS:
         features, chroma = [], []
         for split in ("train", "test"):
-            loader = DataLoader(
-                DomainImages(data_dir, split, (domain,), image_size, train=False),
-                batch_size=64,
-                collate_fn=SkippingCollate(default_collate),
-            )
-            images = torch.cat([batch["image"] for batch in loader if batch is not None])  # [N,3,S,S]
+            images = _domain_images(data_dir, split, domain, image_size)  # [N,3,S,S]
             tokens = tokenizer(images[:, None])[:, 0, :, 1:]  # [N,C,P]
             features.append(F.pad(tokens.transpose(1, 2).flatten(0, 1), (0, 1), value=1.0))  # [N*P,C+1]
             colour = F.avg_pool2d(images, patch).flatten(2).transpose(1, 2).flatten(0, 1)  # [N*P,3]

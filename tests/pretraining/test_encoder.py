@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,18 @@ def test_script_writes_the_encoder_and_the_knn_comparison(
     assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "pretraining.json"}
     printed = capsys.readouterr().out
     assert "| pretrained |" in printed and "| random |" in printed
+    provenance = json.loads((out / "pretraining.json").read_text())
+    assert set(provenance["colour_sensitivity"]) == set(provenance["chroma_decodability"]) == {"pretrained", "random"}
+
+
+def test_script_passes_the_colour_options_to_the_objective(
+    mini_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "encoder"
+    args = f"--data-dir {mini_data} --output-dir {out} --steps 1 --batch-size 4 --no-progress"
+    assert pretrain_main([*args.split(), "--p-permute", "0", "--p-grey", "0.1", "--pixel-weight", "1.5"]) == 0
+    settings = json.loads((out / "pretraining.json").read_text())["method_settings"]
+    assert (settings["p_permute"], settings["p_grey"], settings["pixel_weight"]) == (0.0, 0.1, 1.5)
 
 
 def test_script_reports_a_missing_data_folder_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -118,7 +131,7 @@ def test_colour_sensitivity_is_a_share_of_the_difference_between_images(mini_dat
 
 def test_chroma_decodability_is_high_for_a_random_vit_and_zero_for_a_colour_blind_one(mini_data: Path) -> None:
     """A random ViT's patch tokens carry each patch's chroma (a linear fit reads it back, R^2 near 1); a
-    ViT whose patch embedding sums the channels equally carries none (R^2 at most 0 on test images)."""
+    ViT whose patch embedding sums the channels equally carries none (R^2 near 0 on test images)."""
     from transformers import ViTModel
 
     from real3d.models.image_tokenizer import IMAGENET_STD
