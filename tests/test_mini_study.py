@@ -215,6 +215,7 @@ def test_export_installs_a_run_with_its_provenance(tmp_path: Path) -> None:
         "data: {batch_size_mv: 2, num_target_views: 4, render_size: 64}\n"
         "module: {training: {total_iterations: 10, ray_patch_size: 32}, optimizer: {lr: 0.002},"
         " param_groups: {lr_image_encoder: 0.0002}}\n"
+        f"model: {{image_encoder: {ROOT / 'checkpoints/mini/encoder'}}}\n"
     )
     target = tmp_path / "default"
     args = ["export", str(run), "--target", str(target), "--command", "scripts/train_default.sh --x"]
@@ -226,6 +227,7 @@ def test_export_installs_a_run_with_its_provenance(tmp_path: Path) -> None:
     readme = (target / "README.md").read_text()
     assert "scripts/train_default.sh --x" in readme and "seed 3" in readme and "1.00 h" in readme
     assert "| R_test | novel views | 21.250 |" in readme
+    assert "image encoder started from checkpoints/mini/encoder (" in readme
     config = (target / "config.yaml").read_text()
     assert config.startswith("cond_image_size: 64") and "mc_threshold: 7.5" in config
     assert (target / "model.ckpt").read_bytes() == b"weights" and (target / "vit").is_dir()

@@ -23,7 +23,8 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
 
 from omegaconf import OmegaConf  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
@@ -350,6 +351,14 @@ def export_run(run_dir: Path, target: Path, command: str, wall_time: float | Non
     sizes = json.loads(info_path.read_text())["sizes"] if info_path.is_file() else {}
     size_mb = (run_dir / "export" / "model.ckpt").stat().st_size / 2**20
     patch, side = training["ray_patch_size"], sizes.get("image_size", "?")
+    encoder = cfg.get("model", {}).get("image_encoder")
+    if encoder and Path(encoder).is_relative_to(PROJECT):
+        encoder = Path(encoder).relative_to(PROJECT).as_posix()
+    encoder_origin = (
+        f"image encoder started from {encoder} (self-supervised pretraining on the domain images, see its\n  README)"
+        if encoder
+        else "image encoder from a random init"
+    )
     hours = f"{wall_time / 3600:.2f} h" if wall_time else "not recorded"
     readme = f"""# Default model: the miniature's base LRM (issue 17)
 
@@ -366,11 +375,10 @@ the start of the ablation variants of docs/mini_study.md. {size_mb:.1f} MB of we
   {training["total_iterations"]} iterations of {data["batch_size_mv"]} objects x {data["num_target_views"]} views;
   targets {data["render_size"]}x{data["render_size"]} supervised through random {patch}x{patch} ray patches;
   AdamW lr {cfg["module"]["optimizer"]["lr"]} (image encoder {cfg["module"]["param_groups"]["lr_image_encoder"]});
-  losses: multi-view MSE + mask BCE;
+  losses: multi-view MSE of colour and of opacity against the mask;
 - data: domain B of `tools/mini_study_report.py data` ({sizes.get("base_objects", "?")} objects x
   {sizes.get("s_views", "?")} views at {side}x{side}: S's look on all ten shape families);
-- image encoder started from checkpoints/mini/encoder (contrastive pretraining on the domain
-  images, see its README); everything else from a random init;
+- {encoder_origin}; everything else from a random init;
 - wall time {hours} on the 2-core CPU machine.
 
 ## What it measures
