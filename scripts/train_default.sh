@@ -2,7 +2,8 @@
 # The default model of ./run.sh (issue 17), from nothing on CPU: the miniature's base LRM.
 #   1. data: tools/mini_study_report.py data (domain B multi-view set + S / R test splits), unless present;
 #   2. training: experiment=mini_default (scripts/train.py), the image encoder from checkpoints/mini/encoder;
-#   3. evaluation on the S and R test splits at 64x64 (scripts/eval_mv.py);
+#   3. evaluation on the S and R test splits at 64x64 (scripts/eval_mv.py) and where its PSNR is lost
+#      (tools/psnr_budget.py);
 #   4. the demo on the bundled examples and a figure (tools/default_model_figure.py);
 #   5. with --export: install it in checkpoints/default with its provenance (README.md).
 #
@@ -68,6 +69,9 @@ for domain in S R; do
   "$PYTHON" -c "import json,sys; m=json.load(open(sys.argv[1])); print('  ' + sys.argv[2] + ': ' + ', '.join(f'{g} PSNR {m[g][\"psnr\"]:.2f} SSIM {m[g][\"ssim\"]:.3f}' for g in ('all_views','novel_views')))" \
     "$RUN/eval_$domain/metrics.json" "${domain}_test"
 done
+echo "  where the novel-view PSNR is lost (tools/psnr_budget.py):"
+"$PYTHON" tools/psnr_budget.py "$RUN/export" "$DATA" --out "$RUN/psnr_budget.json" 2> "$OUT/logs/budget.log" \
+  | sed 's/^/  /' || { echo "the PSNR budget failed: see $OUT/logs/budget.log" >&2; exit 1; }
 
 echo "[4/5] demo on the examples -> $RUN/demo, figure $RUN/demo.png"
 "$PYTHON" tools/default_model_figure.py "$RUN/export" "$RUN/demo" --mc-threshold "$MC_THRESHOLD" \

@@ -223,10 +223,13 @@ def test_export_installs_a_run_with_its_provenance(tmp_path: Path) -> None:
     assert not target.exists()
     _fake_eval(run, "S", 24.5)
     _fake_eval(run, "R", 21.25)
+    measures = dict(input_view=22.0, novel=21.25, colour_fixed=21.9, white=12.0, oracle_grey=31.0, oracle_flat=32.5)
+    (run / "psnr_budget.json").write_text(json.dumps({"R": {**measures, "objects": 30}}))
     assert main([*args, "--wall-time", "3600", "--mc-threshold", "7.5"]) == 0
     readme = (target / "README.md").read_text()
     assert "scripts/train_default.sh --x" in readme and "seed 3" in readme and "1.00 h" in readme
     assert "| R_test | novel views | 21.250 |" in readme
+    assert "| R_test | 22.00 | 21.25 | 21.90 | 31.00 | 32.50 | 12.00 |" in readme
     assert "image encoder started from checkpoints/mini/encoder (" in readme
     config = (target / "config.yaml").read_text()
     assert config.startswith("cond_image_size: 64") and "mc_threshold: 7.5" in config

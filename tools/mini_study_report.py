@@ -338,6 +338,27 @@ def _metrics_table(run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def _budget_block(run_dir: Path) -> str:
+    """Markdown of where the run's novel-view PSNR is lost (psnr_budget.json, tools/psnr_budget.py), or ""."""
+    path = run_dir / "psnr_budget.json"
+    if not path.is_file():
+        return ""
+    budget = json.loads(path.read_text())
+    lines = [
+        "Where the novel-view PSNR is lost (tools/psnr_budget.py; oracles are ground truth degraded):",
+        "",
+        "| test split | input view | novel views | colours mapped right | oracle: shape, no colour "
+        "| oracle: silhouette, flat colour | white canvas |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for domain, row in budget.items():
+        lines.append(
+            f"| {domain}_test | {row['input_view']:.2f} | {row['novel']:.2f} | {row['colour_fixed']:.2f} "
+            f"| {row['oracle_grey']:.2f} | {row['oracle_flat']:.2f} | {row['white']:.2f} |"
+        )
+    return "\n".join(lines) + "\n\n"
+
+
 def export_run(run_dir: Path, target: Path, command: str, wall_time: float | None, mc_threshold: float) -> str:
     """Install one trained and evaluated run (scripts/train_default.sh) as the default model, with a
     README that says how it was made and what it measures."""
@@ -388,7 +409,7 @@ domain, view 0 the input), rendered at 64x64 by scripts/eval_mv.py (OmniObject3D
 
 {_metrics_table(run_dir)}
 
-LPIPS uses a randomly initialised VGG here (no pretrained weights on this machine): not a
+{_budget_block(run_dir)}LPIPS uses a randomly initialised VGG here (no pretrained weights on this machine): not a
 perceptual measure, listed for completeness.
 
 ## Demo settings
