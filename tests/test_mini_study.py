@@ -77,6 +77,19 @@ def test_written_data_reads_with_the_project_loaders(tmp_path: Path) -> None:
         assert family in (DOMAIN_S if key == "S_test" else DOMAIN_R).shapes
 
 
+def test_the_data_command_renders_at_the_size_asked(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tools.mini_study_report import main
+
+    args = ["--s-objects", "1", "--r-images", "1", "--test-objects", "1", "--image-size", "40"]
+    assert main(["data", str(tmp_path), *args]) == 0
+    info = json.loads((tmp_path / "info.json").read_text())
+    assert info["sizes"]["image_size"] == 40
+    renders = sorted((tmp_path / "S_test").rglob("*.png"))
+    assert renders and all(Image.open(path).size == (40, 40) for path in renders)
+
+
 def test_report_table_and_figure(tmp_path: Path) -> None:
     from tools.mini_study_report import main
 

@@ -436,6 +436,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     d.add_argument("--test-objects", type=int, default=None, help="test objects per domain")
     d.add_argument("--base-objects", type=int, default=None, help="multi-view objects of domain B (base model)")
     d.add_argument("--uncurated-bad", type=int, default=None, help="faulty R photos of the uncurated set")
+    d.add_argument("--image-size", type=int, default=None, help="side of the multi-view and test renders (64)")
     r = sub.add_parser("report", help="table, figure and (optionally) the default model")
     r.add_argument("study_dir", type=Path)
     r.add_argument("--doc", type=Path, default=Path("docs/mini_study.md"))
@@ -472,6 +473,7 @@ def _run(args: argparse.Namespace) -> int:
             ("test_objects", args.test_objects),
             ("base_objects", args.base_objects),
             ("uncurated_bad", args.uncurated_bad),
+            ("image_size", args.image_size),
         ):
             if value is not None:
                 setattr(sizes, field, value)
