@@ -3,7 +3,9 @@
 
     python tools/psnr_budget.py MODEL_DIR DATA_DIR [--domains S R] [--out budget.json]
 
-Evaluates as scripts/train_default.sh does (64x64, 6 views, view 0 the input) and prints, per domain,
+Evaluates as scripts/train_default.sh does (renders at 64x64, 6 views, view 0 the input; the views
+read at the size the data was rendered, DATA_DIR/info.json, so that a larger input keeps its
+detail) and prints, per domain,
 the mean over objects of:
   input_view      PSNR of the input view's render (the visible side);
   novel           novel-view PSNR, the metric of the issue's targets;
@@ -31,6 +33,7 @@ from real3d.metrics import psnr  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LUMA = torch.tensor([0.299, 0.587, 0.114])
+RENDER_SIZE = 64
 MEASURES = ("input_view", "novel", "colour_fixed", "white", "oracle_grey", "oracle_flat")
 
 
@@ -82,13 +85,15 @@ def domain_budget(model_dir: Path, data_dir: Path, domain: str) -> dict[str, flo
 
     os.environ.setdefault("PROJECT_ROOT", str(ROOT))
     root = data_dir / f"{domain}_test"
+    info = data_dir / "info.json"
+    image_size = json.loads(info.read_text())["sizes"]["image_size"] if info.is_file() else RENDER_SIZE
     overrides = [
         f"dataset_name={domain}_test",
         f"dataset.root={root}",
         f"dataset.split_file={root / 'split.json'}",
         "dataset.every_nth=1",
         "dataset.num_views=6",
-        "dataset.image_size=64",
+        f"dataset.image_size={image_size}",
         f"model.path={model_dir}",
         "model.render.num_samples_per_ray=null",
         "device=cpu",
@@ -107,7 +112,7 @@ def domain_budget(model_dir: Path, data_dir: Path, domain: str) -> dict[str, flo
     evaluate_multiview(
         model,
         dataset,
-        render_size=64,
+        render_size=RENDER_SIZE,
         chunk_size=0,
         protocol=str(cfg.protocol),
         on_object=lambda index, sample, record, pred, target: rows.append(object_budget(pred, target)),
