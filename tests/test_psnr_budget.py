@@ -54,3 +54,11 @@ def test_the_default_model_budget_is_written_per_domain(tmp_path: Path) -> None:
     for domain in ("S", "R"):
         assert budget[domain]["objects"] == 1
         assert budget[domain]["white"] < budget[domain]["novel"] <= budget[domain]["colour_fixed"] + 1e-6
+
+
+def test_a_missing_test_split_is_one_line_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    from real3d.cli import USER_ERROR
+
+    out = tmp_path / "budget.json"
+    assert main([str(ROOT / "checkpoints" / "default"), str(tmp_path / "nowhere"), "--out", str(out)]) == USER_ERROR
+    assert "no test split at" in capsys.readouterr().err and not out.exists()

@@ -28,7 +28,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
+from real3d.cli import run_cli  # noqa: E402
+from real3d.errors import Real3DError  # noqa: E402
+from real3d.io import atomic_write_text  # noqa: E402
 from real3d.metrics import psnr  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,16 +79,13 @@ def object_budget(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     }
 
 
-def domain_budget(model_dir: Path, data_dir: Path, domain: str) -> dict[str, float]:
-    """Mean of `object_budget` over the objects of `data_dir`/<domain>_test, evaluated as train_default.sh does."""
+def _eval_config(model_dir: Path, data_dir: Path, domain: str) -> DictConfig:
+    """The evaluation config of train_default.sh for `data_dir`/<domain>_test (views read at the data's size)."""
     from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
 
-    from real3d.evaluation.multiview import evaluate_multiview
-    from real3d.evaluation.runner import load_model
-
-    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
     root = data_dir / f"{domain}_test"
+    if not (root / "split.json").is_file():
+        raise Real3DError(f"no test split at {root} (make it with tools/mini_study_report.py data)")
     info = data_dir / "info.json"
     image_size = json.loads(info.read_text())["sizes"]["image_size"] if info.is_file() else RENDER_SIZE
     overrides = [
@@ -100,8 +101,15 @@ def domain_budget(model_dir: Path, data_dir: Path, domain: str) -> dict[str, flo
         "pretrained.allow_random=true",
     ]
     with initialize_config_dir(config_dir=str(ROOT / "config" / "eval"), version_base=None):
-        cfg = compose("eval_mv_omniobject3d", overrides=overrides)
-    model, _ = load_model(cfg)
+        return compose("eval_mv_omniobject3d", overrides=overrides)
+
+
+def domain_budget(model: torch.nn.Module, cfg: DictConfig) -> dict[str, float]:
+    """Mean of `object_budget` over the objects of the test split `cfg` (from `_eval_config`) names."""
+    from hydra.utils import instantiate
+
+    from real3d.evaluation.multiview import evaluate_multiview
+
     dataset = instantiate(
         cfg.dataset,
         cond_image_size=int(model.cfg.cond_image_size),
@@ -118,8 +126,23 @@ def domain_budget(model_dir: Path, data_dir: Path, domain: str) -> dict[str, flo
         on_object=lambda index, sample, record, pred, target: rows.append(object_budget(pred, target)),
     )
     if not rows:
-        raise SystemExit(f"no readable test objects in {root}")
+        raise Real3DError(f"no readable test objects in {cfg.dataset.root}")
     return {key: round(sum(row[key] for row in rows) / len(rows), 2) for key in MEASURES} | {"objects": len(rows)}
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Load the model once, score every domain, print and optionally write the budget."""
+    from real3d.evaluation.runner import load_model
+
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    configs = {domain: _eval_config(args.model_dir, args.data_dir, domain) for domain in args.domains}
+    model, _ = load_model(next(iter(configs.values())))
+    budget = {domain: domain_budget(model, cfg) for domain, cfg in configs.items()}
+    for domain, row in budget.items():
+        print(f"{domain}: " + ", ".join(f"{key} {row[key]}" for key in (*MEASURES, "objects")))
+    if args.out is not None:
+        atomic_write_text(args.out, json.dumps(budget, indent=2) + "\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,13 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--domains", nargs="+", default=["S", "R"])
     parser.add_argument("--out", type=Path, default=None, help="also write the budget as JSON")
-    args = parser.parse_args(argv)
-    budget = {domain: domain_budget(args.model_dir, args.data_dir, domain) for domain in args.domains}
-    for domain, row in budget.items():
-        print(f"{domain}: " + ", ".join(f"{key} {row[key]}" for key in (*MEASURES, "objects")))
-    if args.out is not None:
-        args.out.write_text(json.dumps(budget, indent=2) + "\n")
-    return 0
+    return run_cli(_run, "psnr_budget", parser.parse_args(argv), user_errors=(OSError, KeyError, ValueError))
 
 
 if __name__ == "__main__":
