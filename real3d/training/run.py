@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
+from real3d.errors import Real3DError
 from real3d.io import atomic_write_text
 from real3d.training.checkpointing import AtomicCheckpointIO, export_pretrained
 
@@ -45,6 +46,15 @@ def ensure_synthetic_data(out_dir: str, sizes: dict, seed: int = 0) -> None:
     make_dataset(out_dir, SetSizes(**sizes), seed=seed)
 
 
+def check_input_size(data_size: int, model_size: int) -> None:
+    """Refuse a run whose data would feed the model inputs of another size than it was built for."""
+    if data_size != model_size:
+        raise Real3DError(
+            f"data.cond_image_size={data_size} but the model's cond_image_size is {model_size}: "
+            f"set data.cond_image_size={model_size} (or pick the model config made for {data_size})"
+        )
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the model; write the resolved config, logs, image grids, checkpoints and the export."""
     output_dir = Path(cfg.paths.output_dir)
@@ -57,6 +67,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = hydra.utils.instantiate(cfg.data)
     module = hydra.utils.instantiate(cfg.module)
+    check_input_size(int(datamodule.hparams.cond_image_size), int(module.net.cfg.cond_image_size))
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(

@@ -149,6 +149,21 @@ def test_the_base_model_experiment_trains_the_medium_model_on_domain_b():
     assert cfg.losses.clip is None and not cfg.losses.weights.rgb_cy and not cfg.losses.weights.rgb_sv
 
 
+def test_the_128_input_model_reads_a_128_image_with_the_64_pretrained_encoder():
+    """model=medium128 (train_default.sh --image-size 128): the medium LRM at a 128² input, its encoder
+    loaded from the 64²-pretrained ViT unchanged (position embeddings interpolated: 16×16 patches)."""
+    import torch
+
+    cfg = _compose("mini_default", "model=medium128", "data.cond_image_size=128")
+    assert cfg.model.config.endswith("real3d/models/configs/medium128/config.yaml")
+    assert cfg.model.image_encoder.endswith("checkpoints/mini/encoder")
+    net = hydra.utils.instantiate(cfg.model)
+    assert net.cfg.cond_image_size == 128 and net.image_tokenizer.model.config.image_size == 64
+    with torch.no_grad():
+        tokens = net.image_tokenizer(torch.rand(1, 1, 3, 128, 128))
+    assert tokens.shape[-1] == 1 + (128 // 8) ** 2  # [B, Nv, C, tokens]: CLS + 16×16 patches
+
+
 ABLATION_ROWS = {  # row -> (weights that are on, curriculum, stop-gradient, single-view data)
     "a_mv": (set(), True, True, False),
     "b_input_view": ({"rgb_sv", "mask_sv"}, True, True, True),

@@ -173,3 +173,21 @@ def test_train_script_reports_a_missing_model_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("train: error: model folder not found")
     assert "Traceback" not in proc.stderr
+
+
+def test_training_refuses_data_made_for_another_input_size(data_dir, tmp_path):
+    """A model fed inputs of another size than its cond_image_size would run (the encoder interpolates)
+    but learn the wrong thing: the run stops before training with the fix in one line."""
+    from real3d.errors import Real3DError
+
+    cfg = compose_train(
+        [
+            "experiment=tiny_cpu",
+            f"paths.data_dir={data_dir}",
+            f"paths.output_dir={tmp_path}",
+            "data.cond_image_size=128",
+        ]
+    )
+    with pytest.raises(Real3DError, match=r"data.cond_image_size=128 but the model's cond_image_size is 64"):
+        train(cfg)
+    assert not (tmp_path / "checkpoints").exists()
