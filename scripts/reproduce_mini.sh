@@ -9,7 +9,7 @@
 #                                  [--jobs J] [--out DIR] [--export-default]
 #                                  [--pretrain P [--lr LR] [--vit-lr LR] [--doc DOC] [--figure PNG]] [--r-images N]
 #                                  [--pretrain-encoders STEPS] [--train-base N] [--base-model DIR]
-#                                  [--ablation [--rows "a_mv d_full"]] [--keep-data]
+#                                  [--ablation [--rows "a_mv d_full"]] [--image-size 64|128] [--keep-data]
 # --keep-data: reuse $OUT/data when it is there (same flags as the run that wrote it).
 # --jobs: trainings run in parallel (one CPU thread each). --export-default copies the best model
 # (highest R-test novel-view PSNR) to checkpoints/default/. Runs go under DIR (outputs/mini_study).
@@ -26,9 +26,11 @@
 #   generated data into $OUT/base; it becomes the ablation's start. Without it the start is --base-model
 #   (default checkpoints/default, the committed base model).
 # --ablation: rows (a)-(g) (config/experiment/ablation/, --rows) x seeds (default "0 1 2"), ITERATIONS
-#   (default 70) each, evaluated on the R test split at 64x64; table and figure by tools/ablation_report.py.
+#   (default 70) each, evaluated on the R test split (64x64 renders); table and figure by tools/ablation_report.py.
 #   Row (g) trains on R photos with faulty ones mixed in, row (g') on the same after scripts/curate.py
 #   (--config-name curate_mini, scored by the start model).
+# --image-size: the base model's input size, at which the data is rendered and the variants are fed
+#   (default: the --base-model's cond_image_size; 64 with --train-base, which then trains that size).
 # From nothing: scripts/reproduce_mini.sh --pretrain-encoders 4000 --train-base 4000 --ablation
 # The variants alone (the committed encoders and base model): scripts/reproduce_mini.sh --ablation
 set -euo pipefail
@@ -52,6 +54,7 @@ TRAIN_BASE=0
 BASE_MODEL=checkpoints/default
 ABLATION=0
 KEEP_DATA=0
+IMAGE_SIZE=""
 ROWS="a_mv b_input_view c_clip d_full e_no_curriculum f_end_to_end g_uncurated g_curated"
 SEEDS_GIVEN=0
 ITERATIONS_GIVEN=0
@@ -74,6 +77,7 @@ while [ $# -gt 0 ]; do
     --base-model) BASE_MODEL=$2; shift 2 ;;
     --ablation) ABLATION=1; shift ;;
     --keep-data) KEEP_DATA=1; shift ;;
+    --image-size) IMAGE_SIZE=$2; shift 2 ;;
     --rows) ROWS=$2; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -81,7 +85,13 @@ done
 case "$OUT" in /*) ;; *) OUT=$ROOT/$OUT ;; esac
 case "$BASE_MODEL" in /*) ;; *) BASE_MODEL=$ROOT/$BASE_MODEL ;; esac
 if [ "$ABLATION" = 1 ] || [ "$TRAIN_BASE" -gt 0 ]; then
-  DATA_ARGS+=(--base-objects 1500 --test-objects 30 --uncurated-bad 48)
+  if [ -z "$IMAGE_SIZE" ] && [ "$TRAIN_BASE" -gt 0 ]; then
+    IMAGE_SIZE=64
+  elif [ -z "$IMAGE_SIZE" ]; then
+    [ -f "$BASE_MODEL/config.yaml" ] || { echo "no base model at $BASE_MODEL (config.yaml missing)" >&2; exit 2; }
+    IMAGE_SIZE=$("$PYTHON" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['cond_image_size'])" "$BASE_MODEL/config.yaml")
+  fi
+  DATA_ARGS+=(--base-objects 1500 --test-objects 30 --uncurated-bad 48 --image-size "$IMAGE_SIZE")
 fi
 if [ "$ABLATION" = 1 ]; then
   [ "$SEEDS_GIVEN" = 1 ] || SEEDS="0 1 2"
@@ -92,6 +102,9 @@ START=$(date +%s)
 mkdir -p "$OUT/runs" "$OUT/logs"
 
 if [ "$KEEP_DATA" = 1 ] && [ -f "$OUT/data/info.json" ]; then
+  DATA_SIZE=$("$PYTHON" -c "import json, sys; print(json.load(open(sys.argv[1]))['sizes']['image_size'])" "$OUT/data/info.json")
+  [ -z "$IMAGE_SIZE" ] || [ "$DATA_SIZE" = "$IMAGE_SIZE" ] \
+    || { echo "$OUT/data holds ${DATA_SIZE}x${DATA_SIZE} renders, the base model reads ${IMAGE_SIZE}x${IMAGE_SIZE}: drop --keep-data" >&2; exit 2; }
   echo "[1/4] data: keeping $OUT/data"
 else
   echo "[1/4] data -> $OUT/data"
@@ -120,20 +133,21 @@ if [ "$TRAIN_BASE" -gt 0 ]; then
   echo "[1c/4] the base model ($TRAIN_BASE iterations, 2 threads) -> $OUT/base"
   mkdir -p "$OUT/base"
   ln -sfn "$OUT/data" "$OUT/base/data"
-  scripts/train_default.sh --iterations "$TRAIN_BASE" --out "$OUT/base" "${ENCODER_ARGS[@]}" \
+  scripts/train_default.sh --iterations "$TRAIN_BASE" --out "$OUT/base" --image-size "$IMAGE_SIZE" "${ENCODER_ARGS[@]}" \
     || { echo "the base model failed: see $OUT/base/logs" >&2; exit 1; }
   BASE_MODEL=$OUT/base/run_seed0/export
 fi
 
 if [ "$ABLATION" = 1 ]; then
   ABLATION_START=$(date +%s)
-  export BASE_MODEL ABLATION_EXTRA="${CLIP_ARGS[*]}"
+  export BASE_MODEL IMAGE_SIZE ABLATION_EXTRA="${CLIP_ARGS[*]}"
   ablate_one() {  # row seed
     local run="$OUT/runs/$1_seed$2"
     rm -rf "$run"
     # shellcheck disable=SC2086  # ABLATION_EXTRA holds separate Hydra overrides
     "$PYTHON" scripts/train.py experiment="ablation/$1" seed="$2" module.training.total_iterations="$ITERATIONS" \
-      mini_data_dir="$OUT/data" base_model="$BASE_MODEL" hydra.run.dir="$run" $ABLATION_EXTRA \
+      mini_data_dir="$OUT/data" base_model="$BASE_MODEL" data.cond_image_size="$IMAGE_SIZE" hydra.run.dir="$run" \
+      module.single_view.rerender_size="$IMAGE_SIZE" $ABLATION_EXTRA \
       > "$OUT/logs/train_$1_seed$2.log" 2>&1 \
       || { echo "training $1 seed $2 failed: see $OUT/logs/train_$1_seed$2.log" >&2; return 1; }
     eval_r "$run/export" "$run/eval_R" "$OUT/logs/eval_$1_seed$2_R.log" || return 1
@@ -142,7 +156,7 @@ if [ "$ABLATION" = 1 ]; then
   eval_r() {  # model_dir output_dir log
     "$PYTHON" scripts/eval_mv.py --config-name eval_mv_omniobject3d dataset_name=R_test \
       dataset.root="$OUT/data/R_test" dataset.split_file="$OUT/data/R_test/split.json" dataset.every_nth=1 \
-      dataset.num_views=6 dataset.image_size=64 model.path="$1" device=cpu render_size=64 \
+      dataset.num_views=6 dataset.image_size="$IMAGE_SIZE" model.path="$1" device=cpu render_size=64 \
       model.render.num_samples_per_ray=null model.render.chunk_size=0 num_workers=0 pretrained.allow_random=true \
       progress=false visuals.num_side_by_side=2 output_dir="$2" > "$3" 2>&1 \
       || { echo "evaluating $1 failed: see $3" >&2; return 1; }

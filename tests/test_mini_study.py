@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -222,14 +223,18 @@ def test_export_installs_a_run_with_its_provenance(tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "export" / "vit").mkdir(parents=True)
     (run / "export" / "model.ckpt").write_bytes(b"weights")
-    (run / "export" / "config.yaml").write_text("cond_image_size: 64\n")
+    config_dir = ROOT / "real3d" / "models" / "configs" / "medium128"
+    shutil.copy(config_dir / "config.yaml", run / "export" / "config.yaml")
+    shutil.copy(config_dir / "vit" / "config.json", run / "export" / "vit" / "config.json")
     (run / "config_resolved.yaml").write_text(
-        "task_name: mini_default\nseed: 3\nmini_data_dir: /nowhere\n"
+        f"task_name: mini_default\nseed: 3\nmini_data_dir: {tmp_path / 'data'}\n"
         "data: {batch_size_mv: 2, num_target_views: 4, render_size: 64}\n"
         "module: {training: {total_iterations: 10, ray_patch_size: 32}, optimizer: {lr: 0.002},"
         " param_groups: {lr_image_encoder: 0.0002}}\n"
         f"model: {{image_encoder: {ROOT / 'checkpoints/mini/encoder'}}}\n"
     )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "info.json").write_text(json.dumps({"sizes": {"image_size": 128, "base_objects": 9}}))
     target = tmp_path / "default"
     args = ["export", str(run), "--target", str(target), "--command", "scripts/train_default.sh --x"]
     assert main(args) == USER_ERROR  # not evaluated yet: one line, nothing installed
@@ -244,8 +249,11 @@ def test_export_installs_a_run_with_its_provenance(tmp_path: Path) -> None:
     assert "| R_test | novel views | 21.250 |" in readme
     assert "| R_test | 22.00 | 21.25 | 21.90 | 31.00 | 32.50 | 12.00 |" in readme
     assert "image encoder started from checkpoints/mini/encoder (" in readme
+    assert "128x128 input, 3-layer ViT with patch 8, 16x16 triplane tokens upsampled to 32x32x32, 3x64 NeRF" in readme
+    assert "view 0 the input at 128x128" in readme and "resized to 64x64 (antialiased), the ground truth" in readme
+    assert "(9 objects x" in readme
     config = (target / "config.yaml").read_text()
-    assert config.startswith("cond_image_size: 64") and "mc_threshold: 7.5" in config
+    assert "cond_image_size: 128" in config and "mc_threshold: 7.5" in config
     assert (target / "model.ckpt").read_bytes() == b"weights" and (target / "vit").is_dir()
 
 

@@ -359,6 +359,25 @@ def _budget_block(run_dir: Path) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def _model_summary(export_dir: Path) -> tuple[int, str]:
+    """(input side, one-line architecture) of the exported model folder, read from its config files."""
+    try:
+        cfg = OmegaConf.load(export_dir / "config.yaml")
+        vit = json.loads((export_dir / "vit" / "config.json").read_text())
+        plane, upsampled = cfg.tokenizer.plane_size, cfg.post_processor.out_channels
+        summary = (
+            f"{cfg.cond_image_size}x{cfg.cond_image_size} input, {vit['num_hidden_layers']}-layer ViT with patch "
+            f"{vit['patch_size']}, {plane}x{plane} triplane tokens upsampled to {2 * plane}x{2 * plane}x{upsampled}, "
+            f"{cfg.decoder.n_hidden_layers}x{cfg.decoder.n_neurons} NeRF MLP, {cfg.renderer.num_samples_per_ray} "
+            "samples per ray"
+        )
+    except (OSError, KeyError, AttributeError, ValueError) as error:
+        raise Real3DError(
+            f"{export_dir} is not an exported model folder (config.yaml, vit/config.json): {error}"
+        ) from error
+    return int(cfg.cond_image_size), summary
+
+
 def export_run(run_dir: Path, target: Path, command: str, wall_time: float | None, mc_threshold: float) -> str:
     """Install one trained and evaluated run (scripts/train_default.sh) as the default model, with a
     README that says how it was made and what it measures."""
@@ -381,12 +400,17 @@ def export_run(run_dir: Path, target: Path, command: str, wall_time: float | Non
         else "image encoder from a random init"
     )
     hours = f"{wall_time / 3600:.2f} h" if wall_time else "not recorded"
+    input_side, model_summary = _model_summary(run_dir / "export")
+    ground_truth = (
+        ""
+        if side in ("?", 64)
+        else f";\nthe {side}x{side} test views are the input and, resized to 64x64 (antialiased), the ground truth"
+    )
     readme = f"""# Default model: the miniature's base LRM (issue 17)
 
 The model `./run.sh` uses when no other is given: a small TripoSR-architecture LRM (config.yaml:
-64x64 input, 3-layer ViT with patch 8, 16x16 triplane tokens upsampled to 32x32x32, 3x64 NeRF MLP,
-48 samples per ray) trained on CPU on this project's generated data. It is the miniature's TripoSR:
-the start of the ablation variants of docs/mini_study.md. {size_mb:.1f} MB of weights.
+{model_summary}) trained on CPU on this project's generated data: the miniature's TripoSR
+(docs/mini_study.md). {size_mb:.1f} MB of weights.
 
 ## How it was made
 
@@ -405,7 +429,8 @@ the start of the ablation variants of docs/mini_study.md. {size_mb:.1f} MB of we
 ## What it measures
 
 Held-out test objects (tools/mini_study_report.py data --test-objects 30: 30 objects x 6 views per
-domain, view 0 the input), rendered at 64x64 by scripts/eval_mv.py (OmniObject3D protocol):
+domain, view 0 the input at {input_side}x{input_side}), rendered at 64x64 by scripts/eval_mv.py (OmniObject3D
+protocol){ground_truth}:
 
 {_metrics_table(run_dir)}
 
