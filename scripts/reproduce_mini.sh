@@ -24,7 +24,7 @@
 # Issue 17's ablation in miniature (docs/mini_study.md, "The ablation"):
 # --train-base N: train the base model (scripts/train_default.sh, N iterations, 2 threads) on the
 #   generated data into $OUT/base; it becomes the ablation's start. Without it the start is --base-model
-#   (default checkpoints/default, the committed base model).
+#   (default checkpoints/mini/base, the committed base model of the ablation table).
 # --ablation: rows (a)-(g) (config/experiment/ablation/, --rows) x seeds (default "0 1 2"), ITERATIONS
 #   (default 70) each, evaluated on the R test split (64x64 renders); table and figure by tools/ablation_report.py.
 #   Row (g) trains on R photos with faulty ones mixed in, row (g') on the same after scripts/curate.py
@@ -51,7 +51,7 @@ FIGURE=""
 DATA_ARGS=()
 ENCODER_STEPS=0
 TRAIN_BASE=0
-BASE_MODEL=checkpoints/default
+BASE_MODEL=checkpoints/mini/base
 ABLATION=0
 KEEP_DATA=0
 IMAGE_SIZE=""

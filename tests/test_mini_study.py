@@ -137,7 +137,7 @@ def test_default_model_is_small_and_the_demo_writes_mesh_and_video(tmp_path: Pat
 
     assert (DEFAULT_DIR / "model.ckpt").stat().st_size < 8 * 2**20
     model = LRM.from_pretrained(DEFAULT_DIR)
-    assert int(model.cfg.cond_image_size) == 64
+    assert int(model.cfg.cond_image_size) == 128
     assert EXAMPLES and all(p.stat().st_size < 100_000 for p in EXAMPLES)
     with torch.no_grad():
         code = main(

@@ -408,9 +408,9 @@ def export_run(run_dir: Path, target: Path, command: str, wall_time: float | Non
     )
     readme = f"""# Default model: the miniature's base LRM (issue 17)
 
-The model `./run.sh` uses when no other is given: a small TripoSR-architecture LRM (config.yaml:
-{model_summary}) trained on CPU on this project's generated data: the miniature's TripoSR
-(docs/mini_study.md). {size_mb:.1f} MB of weights.
+The model `./run.sh` uses when no other is given: a small TripoSR-architecture LRM trained on CPU on
+this project's generated data, the miniature's TripoSR (docs/mini_study.md). {size_mb:.1f} MB of weights.
+config.yaml: {model_summary}.
 
 ## How it was made
 
@@ -429,8 +429,8 @@ The model `./run.sh` uses when no other is given: a small TripoSR-architecture L
 ## What it measures
 
 Held-out test objects (tools/mini_study_report.py data --test-objects 30: 30 objects x 6 views per
-domain, view 0 the input at {input_side}x{input_side}), rendered at 64x64 by scripts/eval_mv.py (OmniObject3D
-protocol){ground_truth}:
+domain, view 0 the input at {input_side}x{input_side}), rendered at 64x64 by scripts/eval_mv.py
+(OmniObject3D protocol){ground_truth}:
 
 {_metrics_table(run_dir)}
 

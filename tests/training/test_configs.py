@@ -182,7 +182,7 @@ def test_ablation_rows_differ_from_the_full_recipe_in_one_thing_each(row):
     and the stop-gradient are what the paper's rows say (LPIPS off: no pretrained VGG here)."""
     on, curriculum, stop_gradient, single_view = ABLATION_ROWS[row]
     cfg = _compose(f"ablation/{row}")
-    assert cfg.model.path.endswith("checkpoints/default") and cfg.model.image_encoder is None
+    assert cfg.model.path.endswith("checkpoints/mini/base") and cfg.model.image_encoder is None
     w = cfg.losses.weights
     sv_terms = ("rgb_sv", "mask_sv", "clip_novel", "rgb_cy", "mask_cy", "perceptual_cy")
     assert {k for k in sv_terms if w[k]} == on and w.rgb and w.mask and not w.perceptual
