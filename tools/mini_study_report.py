@@ -364,6 +364,7 @@ def _model_summary(export_dir: Path) -> tuple[int, str]:
     try:
         cfg = OmegaConf.load(export_dir / "config.yaml")
         vit = json.loads((export_dir / "vit" / "config.json").read_text())
+        # TripoSR's TriplaneUpsampleNetwork doubles the token grid (a stride-2 transposed convolution)
         plane, upsampled = cfg.tokenizer.plane_size, cfg.post_processor.out_channels
         summary = (
             f"{cfg.cond_image_size}x{cfg.cond_image_size} input, {vit['num_hidden_layers']}-layer ViT with patch "
