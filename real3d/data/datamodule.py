@@ -9,6 +9,8 @@ combines them with "max_size_cycle"), or the one loader that is; their batches a
 `val_mvimgnet_root` set, the MVImgNet multi-view evaluation subset read by the evaluation code
 (unbatched items; the original's best-checkpoint metric), else the multi-view sources' test split
 with fixed views ([] when no multi-view source is configured).
+The training loaders draw items in an order fixed by (`shuffle_seed`, epoch, pass) and save their
+place in checkpoints, so a run resumed mid-epoch continues that order exactly (real3d.data.sampling).
 Camera distances are per source (`camera_distance`: a mapping source -> distance, or one number
 for all); `protocol` ("original" | "corrected") chooses the original's image processing or its
 corrections (see the datasets). Bad items are skipped, logged and counted (see `real3d.data.base`);
@@ -30,6 +32,7 @@ from real3d.data.base import SkippingDataset, check_protocol
 from real3d.data.gobjaverse import GOBJAVERSE_INPUT_VIEWS, GObjaverseDataset
 from real3d.data.mvimgnet_sv import MVImgNetSingleViewDataset
 from real3d.data.samples import MultiViewBatch, SingleViewBatch
+from real3d.data.sampling import ResumableLoader, ResumableSampler
 from real3d.data.wild import EVAL_PAD, TRAIN_PAD_RANGE, WildSingleViewDataset
 from real3d.data.zero123 import GOBJAVERSE_INDEX_NAME, ZERO123_FOV_DEG, ZERO123_NUM_VIEWS, Zero123Dataset
 from real3d.errors import Real3DError
@@ -135,6 +138,7 @@ class Real3DDataModule(pl.LightningDataModule):
         val_every_nth: int = 1,
         max_val_objects: int | None = None,
         max_retries: int = 10,
+        shuffle_seed: int | None = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -305,16 +309,19 @@ class Real3DDataModule(pl.LightningDataModule):
         batch_type = SingleViewBatch if key == "sv" else MultiViewBatch
         collate = self._collates.setdefault(key, SkippingCollate(batch_type.collate))
         workers = int(hp.num_workers)
-        return DataLoader(
-            dataset,
+        options = dict(
             batch_size=batch_size,
-            shuffle=train,
-            drop_last=train,
             num_workers=workers,
             pin_memory=bool(hp.pin_memory) and torch.cuda.is_available(),
             persistent_workers=bool(hp.persistent_workers) and workers > 0,
             collate_fn=collate,
         )
+        if not train:
+            return DataLoader(dataset, shuffle=False, **options)
+        world_size, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
+        stream = 0 if key == "mv" else 1
+        sampler = ResumableSampler(dataset, world_size, rank, seed=int(hp.shuffle_seed or 0), stream=stream)
+        return ResumableLoader(dataset, sampler=sampler, drop_last=True, progress=self._progress, **options)
 
     def train_dataloader(self):
         self.setup("fit")
@@ -325,6 +332,11 @@ class Real3DDataModule(pl.LightningDataModule):
         if self.sv_train is not None:
             loaders["sv"] = self._loader("sv", self.sv_train, hp.batch_size_sv, train=True)
         return loaders if len(loaders) > 1 else next(iter(loaders.values()))
+
+    def _progress(self) -> tuple[int, int]:
+        """(batches trained so far in this fit, batches per epoch): the training loaders' place."""
+        trainer = self.trainer
+        return int(trainer.fit_loop.epoch_loop.batch_progress.total.ready), int(trainer.num_training_batches)
 
     def val_dataloader(self):
         self.setup("validate")

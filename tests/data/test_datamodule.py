@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from real3d.data.datamodule import Real3DDataModule
 from real3d.data.samples import MultiViewBatch, SingleViewBatch
+from real3d.data.synthetic import SetSizes, make_dataset
 from real3d.errors import Real3DError
 
 TINY = dict(cond_image_size=32, render_size=8, num_workers=0)
@@ -185,3 +186,91 @@ def test_validation_on_the_mvimgnet_evaluation_subset(synthetic_set, tmp_path):
         Real3DDataModule(
             **_sv(synthetic_set), val_mvimgnet_root=str(tmp_path / "no"), val_mvimgnet_mask_root="m"
         ).setup()
+
+
+class _OrderProbe(pl.LightningModule):
+    """Records the dataset indices of every training batch, per loader."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.seen = []
+
+    def training_step(self, batch, batch_idx):
+        self.seen.append((batch["mv"].index.tolist(), batch["sv"].index.tolist()))
+        return (self.w - batch["mv"].rgb.mean()) ** 2
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class _SaveAt(pl.Callback):
+    """Saves a checkpoint right after the given step, where PeriodicCheckpoint saves."""
+
+    def __init__(self, step, path):
+        self.step, self.path = step, path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            trainer.save_checkpoint(self.path)
+
+
+@pytest.fixture(scope="module")
+def order_set(tmp_path_factory) -> dict:
+    """GObjaverse objects and in-the-wild images only, so that `index` names an item."""
+    sizes = SetSizes(
+        gobjaverse_objects=6, zero123_objects=0, views=4, image_size=16, wild_images=6, mvimgnet_sequences=0
+    )
+    return make_dataset(tmp_path_factory.mktemp("order"), sizes, seed=2)
+
+
+def _order_run(info, root, max_steps, callbacks=(), ckpt_path=None):
+    # 4 multi-view items in batches of 1 (4 batches per epoch), 5 single views in batches of 2
+    # (2 per pass: that loader restarts within each epoch)
+    dm = Real3DDataModule(
+        gobjaverse_root=info["gobjaverse"]["root"],
+        gobjaverse_split=info["gobjaverse"]["split"],
+        wild_root=info["wild"]["root"],
+        wild_split=info["wild"]["split"],
+        **TINY,
+        batch_size_sv=2,
+        shuffle_seed=3,
+    )
+    module = _OrderProbe()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=max_steps,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+        default_root_dir=root,
+    )
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    return module.seen
+
+
+@pytest.mark.parametrize("stop", [3, 4, 6])
+def test_a_resumed_run_draws_the_items_of_the_straight_run(order_set, tmp_path, stop):
+    straight = _order_run(order_set, tmp_path / "straight", 11)
+    assert len(straight) == 11
+    assert sorted(i for step in straight[:4] for i in step[0]) == [0, 1, 2, 3]  # one epoch: every item once
+    assert straight[:4] != straight[4:8]  # epochs are shuffled anew
+    ckpt = tmp_path / "stop.ckpt"
+    first = _order_run(order_set, tmp_path / "first", stop, [_SaveAt(stop, ckpt)])
+    rest = _order_run(order_set, tmp_path / "rest", 11, ckpt_path=ckpt)
+    assert first + rest == straight
+
+
+def test_a_loader_resumes_mid_pass_and_restarts_on_other_data(order_set, caplog):
+    dm = Real3DDataModule(
+        gobjaverse_root=order_set["gobjaverse"]["root"], gobjaverse_split=order_set["gobjaverse"]["split"], **TINY
+    )
+    loader = dm.train_dataloader()  # 4 items, batches of 1
+    loader.load_state_dict({"batches": 6, "epoch_length": 4, "pass_length": 4, "world_size": 1})
+    assert [batch.index.item() for batch in loader] == loader.sampler.pass_order(1, 0)[2:]  # epoch 1 after 2
+    loader.load_state_dict({"batches": 2, "epoch_length": 3, "pass_length": 3, "world_size": 1})
+    assert "the training order restarts" in caplog.text
+    assert len(list(loader)) == 4  # a whole pass

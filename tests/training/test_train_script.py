@@ -48,9 +48,11 @@ def test_tiny_cpu_logs_every_loss_and_the_multiview_loss_falls(tiny_run):
     for name in ("train/lr", "train/curriculum_max_deg", "train/iter_time", "val/psnr"):
         assert series[name] and all(math.isfinite(v) for v in series[name]), name
     assert series["train/curriculum_max_deg"][0] == 15.0 and series["train/curriculum_max_deg"][-1] > 80.0
-    rgb = series["train/loss_rgb"]
-    quarter = len(rgb) // 4
-    assert sum(rgb[-quarter:]) / quarter < 0.9 * sum(rgb[:quarter]) / quarter
+    # the mask loss: the colour loss of a batch depends on which of the 3 objects it holds more than
+    # on 60 iterations of training, so its fall depends on the order the objects come in
+    mask = series["train/loss_mask"]
+    quarter = len(mask) // 4
+    assert sum(mask[-quarter:]) / quarter < 0.8 * sum(mask[:quarter]) / quarter
     assert result["iteration"] == iterations
 
 
