@@ -102,20 +102,24 @@ class _Probe(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def test_lightning_fit_with_combined_loaders(synthetic_set, tmp_path):
-    dm = Real3DDataModule(**_mv(synthetic_set), **_sv(synthetic_set), **TINY, batch_size_mv=2)
-    module = _Probe()
-    trainer = pl.Trainer(
+def _trainer(root, max_steps, limit_val_batches=1, callbacks=()) -> pl.Trainer:
+    return pl.Trainer(
         accelerator="cpu",
-        max_steps=3,
-        limit_val_batches=1,
+        max_steps=max_steps,
+        limit_val_batches=limit_val_batches,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        default_root_dir=tmp_path,
+        callbacks=list(callbacks),
+        default_root_dir=root,
     )
-    trainer.fit(module, datamodule=dm)
+
+
+def test_lightning_fit_with_combined_loaders(synthetic_set, tmp_path):
+    dm = Real3DDataModule(**_mv(synthetic_set), **_sv(synthetic_set), **TINY, batch_size_mv=2)
+    module = _Probe()
+    _trainer(tmp_path, 3).fit(module, datamodule=dm)
     assert module.seen == [((2, 4, 3, 8, 8), (1, 3, 32, 32))] * 3
     assert sum(dm.skipped_counts().values()) == 0
 
@@ -188,20 +192,12 @@ def test_validation_on_the_mvimgnet_evaluation_subset(synthetic_set, tmp_path):
         ).setup()
 
 
-class _OrderProbe(pl.LightningModule):
+class _OrderProbe(_Probe):
     """Records the dataset indices of every training batch, per loader."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(1))
-        self.seen = []
 
     def training_step(self, batch, batch_idx):
         self.seen.append((batch["mv"].index.tolist(), batch["sv"].index.tolist()))
         return (self.w - batch["mv"].rgb.mean()) ** 2
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
 class _SaveAt(pl.Callback):
@@ -237,18 +233,7 @@ def _order_run(info, root, max_steps, callbacks=(), ckpt_path=None):
         shuffle_seed=3,
     )
     module = _OrderProbe()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=max_steps,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-        default_root_dir=root,
-    )
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    _trainer(root, max_steps, limit_val_batches=0, callbacks=callbacks).fit(module, datamodule=dm, ckpt_path=ckpt_path)
     return module.seen
 
 
