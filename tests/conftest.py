@@ -48,3 +48,14 @@ def tiny_u2net(tmp_path: Path) -> Path:
     from tests.helpers.tiny_onnx import write_tiny_u2net
 
     return write_tiny_u2net(tmp_path / "u2net.onnx")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `-m slow` the fuzz tests get their larger budget (tests/helpers/fuzz.py)."""
+    import os
+    import re
+
+    from tests.helpers.fuzz import SLOW_ENV
+
+    if re.search(r"(?<!not )\bslow\b", config.getoption("markexpr") or ""):
+        os.environ[SLOW_ENV] = "1"
