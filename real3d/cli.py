@@ -9,6 +9,7 @@ from typing import Any
 from real3d.errors import Real3DError
 
 USER_ERROR = 2  # exit code of a user's mistake, as argparse uses for a bad command line
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as a shell reports it
 
 
 def error_line(prog: str, message: object) -> str:
@@ -40,10 +41,14 @@ def run_cli(
     user_errors: tuple[type[BaseException], ...] = (),
 ) -> int:
     """Call `main(*args)` and return its exit code (an int it returns, else 0: a result such as a metrics dict
-    is not a code); a user's mistake raised inside is printed as one line and gives USER_ERROR. Hydra entry
-    points call it inside their `@hydra.main` body, so Hydra's own config errors keep their handling."""
+    is not a code); a user's mistake raised inside is printed as one line and gives USER_ERROR, Ctrl-C one line
+    and INTERRUPTED. Hydra entry points call it inside their `@hydra.main` body, so Hydra's own config errors
+    keep their handling."""
     try:
         code = main(*args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except Exception as exc:
         cause = find_user_error(exc, user_errors)
         if cause is None:

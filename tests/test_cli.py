@@ -67,3 +67,8 @@ def test_every_entry_script_uses_the_guard_and_tools_live_apart() -> None:
     assert scripts and all("run_cli(" in p.read_text() for p in scripts), [p.name for p in scripts]
     assert not [p.name for p in scripts if p.stem.startswith("bench_") or p.stem.endswith("_report")]
     assert {"bench_inference.py", "mini_study_report.py"} <= {p.name for p in (ROOT / "tools").glob("*.py")}
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(capsys: pytest.CaptureFixture) -> None:
+    assert run_cli(_raise, "run", KeyboardInterrupt()) == 130
+    assert capsys.readouterr().err.splitlines() == ["run: interrupted"]
