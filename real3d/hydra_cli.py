@@ -156,7 +156,7 @@ def run_hydra(
         args = _parse_args(prog)
         if args.experimental_rerun is not None:
             raise Real3DError("--experimental-rerun loads a pickle, which can run code: it is not supported")
-        if _is_plain_run(args):
+        if _is_plain_run(args) and os.environ.get(FULL_ERROR) != "1":
             precheck(config_dir, args.config_name or config_name, args.overrides, check)
         main = hydra.main(version_base="1.3", config_path=str(config_dir), config_name=config_name)(task)
         with _hydra_raises() as user_wants_traces:

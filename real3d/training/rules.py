@@ -121,7 +121,7 @@ TRAIN_RULES: tuple[Rule, ...] = (
     Rule("model.render.num_samples_per_ray", "int", 1, 4096, nullable=True),  # null: the model config's
     Rule("model.render.chunk_size", "int", 0, 2**31 - 1, nullable=True),
     # trainer
-    Rule("trainer.accelerator", "str"),
+    Rule("trainer.accelerator", "str", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),
     Rule("trainer.num_nodes", "int", 1, 10_000),
     Rule("trainer.precision", "str", choices=PRECISIONS),
     Rule("trainer.max_steps", "int", 1, BIG),

@@ -103,16 +103,15 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
 
 
-def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate(node)`; a key the constructor does not take, or a setting Lightning refuses,
-    is one line naming the config group `key`."""
+def build(node: DictConfig, key: str, refusals: tuple[type[Exception], ...] = (), **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate(node)`; a key the constructor does not take, or an error of the kinds `refusals`
+    (a constructor's answer to a bad setting), is one line naming the config group `key`."""
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as exc:
         cause = exc.__cause__
-        if find_user_error(exc) is None and isinstance(cause, MisconfigurationException):
-            raise Real3DError(f"{key}: {_one_line(cause)}") from exc
-        if find_user_error(exc) is None and isinstance(cause, TypeError) and "keyword argument" in str(cause):
+        unknown_key = isinstance(cause, TypeError) and "keyword argument" in str(cause)
+        if find_user_error(exc) is None and (unknown_key or isinstance(cause, refusals)):
             raise Real3DError(f"{key}: {_one_line(cause)}") from exc
         raise
 
@@ -167,8 +166,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_input_size(int(datamodule.hparams.cond_image_size), int(module.net.cfg.cond_image_size))
     callbacks = _build_all(cfg.get("callbacks"), "callbacks")
     loggers = _build_all(cfg.get("logger"), "logger")
-    trainer: pl.Trainer = build(
-        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    trainer: pl.Trainer = build(  # Lightning refuses a bad strategy, devices, ... with these errors
+        cfg.trainer,
+        "trainer",
+        refusals=(MisconfigurationException, ValueError),
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
     )
     start = resume.iteration if resume else 0
     fit(trainer, module, datamodule, resume)

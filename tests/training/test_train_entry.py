@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from real3d.errors import Real3DError
 from real3d.models.checkpoint import load_training_checkpoint
 from real3d.training.rules import TRAIN_RULES
-from real3d.training.run import train
+from real3d.training.run import resolve_user_paths, train
 from tests.helpers.cli import run_entry, user_error
 from tests.helpers.fuzz import fuzz_settings
 from tests.training.runs import ROOT, compose_train
@@ -140,6 +140,13 @@ def test_a_fresh_run_never_replaces_another_runs_checkpoints(data_dir, tmp_path)
         train(_tiny(data_dir, tmp_path / "other", "ckpt_path=https://example.com/last.ckpt"))
 
 
+def test_a_key_a_constructor_does_not_take_and_a_setting_lightning_refuses_are_one_line(data_dir, tmp_path):
+    with pytest.raises(Real3DError, match=r"^data: .*unexpected keyword argument 'bogus'$"):
+        train(_tiny(data_dir, tmp_path / "a", "+data.bogus=1"))
+    with pytest.raises(Real3DError, match=r"^trainer: .*strategy"):
+        train(_tiny(data_dir, tmp_path / "b", "trainer.strategy=nonsense"))
+
+
 def test_a_training_source_that_yields_nothing_stops_before_the_model_is_built(data_dir, tmp_path):
     with pytest.raises(Real3DError, match=r"^data.gobjaverse_root=/nonexistent: no such folder"):
         train(_tiny(data_dir, tmp_path / "run", "data.gobjaverse_root=/nonexistent"))
@@ -198,6 +205,33 @@ def test_ctrl_c_is_one_line_and_a_resume_in_the_same_folder_appends(data_dir, tm
 def _rows(path: Path) -> list[dict]:
     with path.open(newline="") as file:
         return list(csv.DictReader(file))
+
+
+def test_sigterm_stops_after_the_current_iteration_with_its_own_code(data_dir, tmp_path):
+    """Lightning lets SIGTERM finish the iteration, then raises SIGTERMException, a SystemExit that exited 0."""
+    run = tmp_path / "run"
+    proc = _start(data_dir, run)
+    _wait_for(run / "checkpoints" / "last.ckpt", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("train: ")]
+    assert "Traceback" not in stderr and len(lines) == 1
+    assert lines[0].startswith(f"train: terminated (SIGTERM); the last complete checkpoint is {run}")
+    load_training_checkpoint(run / "checkpoints" / "last.ckpt")
+
+
+def test_relative_data_paths_are_the_callers_even_after_a_chdir(data_dir, tmp_path):
+    (tmp_path / "mine").symlink_to(data_dir / "generated" / "tiny")
+    cfg = _tiny(
+        data_dir, tmp_path / "run", "data.gobjaverse_root=mine/gobjaverse", "data.wild_split=mine/wild/split.json.gz"
+    )
+    resolve_user_paths(cfg, tmp_path)
+    assert cfg.data.gobjaverse_root == str(tmp_path / "mine" / "gobjaverse")
+    assert cfg.data.wild_split == str(tmp_path / "mine" / "wild" / "split.json.gz")
+    packaged = compose_train(["experiment=real3d_sv", "paths.output_dir=x"])
+    resolve_user_paths(packaged, tmp_path)
+    assert packaged.data.wild_split == "singleview.json.gz"  # a packaged list's name stays a name
 
 
 @pytest.mark.slow
