@@ -8,7 +8,7 @@
 # sequences' sparse/0 models are needed; data.val_mvimgnet_root=null validates on the multi-view
 # test split). The data are processed as the original does; `protocol=corrected` fixes its quirks
 # (docs/differences.md). Extra arguments are Hydra overrides, e.g.
-#   bash train_sv.sh ckpt_path=outputs/real3d_sv/runs/<run>/checkpoints/last.ckpt   # resume
+#   R=outputs/real3d_sv/runs/<run>; bash train_sv.sh ckpt_path=$R/checkpoints/last.ckpt hydra.run.dir=$R  # resume
 #   bash train_sv.sh trainer.devices=4 module.training.accumulation_steps=20       # 4 GPUs, same effective batch
 #
 # Multi-node: run the same command on every node under a launcher that sets the rendezvous
