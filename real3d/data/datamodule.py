@@ -85,7 +85,7 @@ SOURCE_KEYS = {
 PROBE_ITEMS = 32  # items tried, spread over the list, before a source counts as yielding nothing
 
 
-def check_yields(dataset: Dataset, key: str) -> None:
+def check_yields(dataset: Dataset, key: str, remedy: str = "") -> None:
     """Raise a one-line Real3DError naming `key` unless `dataset` lists an item and one of up to PROBE_ITEMS
     items spread over its list loads. The probe leaves the global random state and the skip counts as they
     were (a resumed run draws what the straight run drew)."""
@@ -105,7 +105,7 @@ def check_yields(dataset: Dataset, key: str) -> None:
             except Exception as exc:  # noqa: BLE001 - every kind of unreadable item counts as not yielding
                 first_failure = first_failure or f"{type(exc).__name__}: {str(exc).strip()}".splitlines()[0]
     raise Real3DError(
-        f"{key}: none of the {len(indices)} items tried of {count} could be read (first: {first_failure})"
+        f"{key}: none of the {len(indices)} items tried of {count} could be read (first: {first_failure}){remedy}"
     )
 
 
@@ -338,7 +338,8 @@ class Real3DDataModule(pl.LightningDataModule):
             logger.info("%s: %d items", dataset.name, len(dataset))
         val_mvimgnet = self._mvimgnet_validation() if self.hparams.val_mvimgnet_root else None
         if val_mvimgnet is not None:
-            check_yields(val_mvimgnet, f"data.val_mvimgnet_root={self.hparams.val_mvimgnet_root}")
+            remedy = "; data.val_mvimgnet_root=null validates on the multi-view test split instead"
+            check_yields(val_mvimgnet, f"data.val_mvimgnet_root={self.hparams.val_mvimgnet_root}", remedy)
             logger.info("validation: %d MVImgNet evaluation sequences", len(val_mvimgnet))
         self.mv_train, self.sv_train = _concat(mv_train), _concat(sv_train)
         self.mv_val = val_mvimgnet if val_mvimgnet is not None else _concat(mv_val)
