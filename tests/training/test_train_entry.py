@@ -52,14 +52,15 @@ def test_a_mistake_is_one_line_before_anything_is_written(tmp_path, override, me
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("script", ["train.sh", "train_sv.sh"])
-def test_the_shell_scripts_keep_the_callers_folder(tmp_path, script):
-    """Relative paths (the run folder, the checkpoint) are the caller's, the scripts found from anywhere."""
+def test_the_shell_scripts_keep_the_callers_folder(tmp_path):
+    """Relative paths (the run folder, the checkpoint) are the caller's; the scripts are found from anywhere."""
     env = {"PYTHON": sys.executable}
-    proc = run_entry(["bash", str(ROOT / script), "hydra.run.dir=run", "ckpt_path=mine.ckpt"], tmp_path, env=env)
+    proc = run_entry(["bash", str(ROOT / "train.sh"), "hydra.run.dir=run", "ckpt_path=mine.ckpt"], tmp_path, env=env)
     assert proc.returncode == 2, proc.stderr
     assert user_error(proc.stderr, "train") == f"ckpt_path={tmp_path / 'mine.ckpt'}: no such file"
     assert (tmp_path / "run" / ".hydra").is_dir()  # Hydra's run folder, where the user stands
+    proc = run_entry(["bash", str(ROOT / "train_sv.sh"), "seed=-1"], tmp_path, env=env)
+    assert proc.returncode == 2 and user_error(proc.stderr, "train").startswith("seed=-1: must be an integer")
 
 
 def test_hydra_still_prints_configs_and_sweeps(tmp_path):
@@ -207,6 +208,7 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(file))
 
 
+@pytest.mark.slow
 def test_sigterm_stops_after_the_current_iteration_with_its_own_code(data_dir, tmp_path):
     """Lightning lets SIGTERM finish the iteration, then raises SIGTERMException, a SystemExit that exited 0."""
     run = tmp_path / "run"
