@@ -8,7 +8,9 @@
 # its final model to <run>/export/ (config.yaml + model.ckpt); to start train_sv.sh from it:
 #   cp outputs/mv_finetune/runs/<run>/export/model.ckpt checkpoints/model_both.ckpt
 # Extra arguments are Hydra overrides (e.g. ckpt_path=... to resume, trainer.devices=1).
+# Runs from any folder: relative paths (ckpt_path, hydra.run.dir, data roots) are the caller's; the project's
+# own files (config/, checkpoints/, data/, outputs/) are found from this script's folder.
 set -euo pipefail
-cd "$(dirname "$0")"
-PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-exec "$PYTHON" scripts/train.py experiment=mv_finetune "$@"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PYTHON=${PYTHON:-$( [ -x "$HERE/.venv/bin/python" ] && echo "$HERE/.venv/bin/python" || echo python3 )}
+exec "$PYTHON" "$HERE/scripts/train.py" experiment=mv_finetune "$@"

@@ -8,7 +8,7 @@
 # sequences' sparse/0 models are needed; data.val_mvimgnet_root=null validates on the multi-view
 # test split). The data are processed as the original does; `protocol=corrected` fixes its quirks
 # (docs/differences.md). Extra arguments are Hydra overrides, e.g.
-#   bash train_sv.sh ckpt_path=outputs/real3d_sv/runs/<run>/checkpoints/last.ckpt   # resume
+#   R=outputs/real3d_sv/runs/<run>; bash train_sv.sh ckpt_path=$R/checkpoints/last.ckpt hydra.run.dir=$R  # resume
 #   bash train_sv.sh trainer.devices=4 module.training.accumulation_steps=20       # 4 GPUs, same effective batch
 #
 # Multi-node: run the same command on every node under a launcher that sets the rendezvous
@@ -19,7 +19,9 @@
 #   #     python scripts/train.py experiment=real3d_sv trainer.num_nodes=<N>
 # Keep the effective batch of the paper (80 = GPUs x 10 accumulation) by scaling
 # module.training.accumulation_steps with the number of GPUs if you like.
+# Runs from any folder: relative paths (ckpt_path, hydra.run.dir, data roots) are the caller's; the project's
+# own files (config/, checkpoints/, data/, outputs/) are found from this script's folder.
 set -euo pipefail
-cd "$(dirname "$0")"
-PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-exec "$PYTHON" scripts/train.py experiment=real3d_sv "$@"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PYTHON=${PYTHON:-$( [ -x "$HERE/.venv/bin/python" ] && echo "$HERE/.venv/bin/python" || echo python3 )}
+exec "$PYTHON" "$HERE/scripts/train.py" experiment=real3d_sv "$@"

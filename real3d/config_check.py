@@ -38,11 +38,11 @@ class Rule:
         else:
             text = _KINDS[self.kind]
             if self.low is not None and self.high is not None:
-                text += f" in [{self.low:g}, {self.high:g}]"
+                text += f" in [{_number(self.low)}, {_number(self.high)}]"
             elif self.low is not None:
-                text += f" >= {self.low:g}"
+                text += f" >= {_number(self.low)}"
             elif self.high is not None:
-                text += f" <= {self.high:g}"
+                text += f" <= {_number(self.high)}"
         return text + (" (or null)" if self.nullable else "")
 
     def accepts(self, value: Any) -> bool:
@@ -80,6 +80,11 @@ def check_config(cfg: DictConfig, rules: Iterable[Rule]) -> None:
 _ABSENT = object()
 
 
+def _number(bound: float) -> str:
+    """A bound as written: whole numbers in full (4294967295, not 4.29497e+09)."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -87,5 +92,5 @@ def _first_line(exc: BaseException) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, DictConfig) or OmegaConf.is_list(value):
-        return OmegaConf.to_yaml(value, resolve=False).strip().replace("\n", " ")[:60]
+        value = OmegaConf.to_container(value, resolve=False)  # shown as written: [1, 2], {'a': 1}
     return repr(value)[:60]

@@ -68,3 +68,10 @@ def test_a_bad_value_is_one_line_naming_the_key(key: str, value: object, message
 def test_an_interpolation_that_cannot_resolve_is_named_at_its_key() -> None:
     with pytest.raises(Real3DError, match=r"^training\.steps: cannot be read .*it must be an integer"):
         check_config(_config(), [Rule("training.steps", "int")])
+
+
+def test_bounds_and_lists_are_shown_as_written() -> None:
+    assert Rule("seed", "int", 0, 2**32 - 1).describe() == "an integer in [0, 4294967295]"
+    assert Rule("lr", "float", 0, 1e-3).describe() == "a number in [0, 0.001]"
+    with pytest.raises(Real3DError, match=r"^optimizer\.lr=\[1, 2\]: must be a number in \[0, 1\]$"):
+        check_config(_config(optimizer__lr=[1, 2]), RULES)

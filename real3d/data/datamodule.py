@@ -75,6 +75,47 @@ def _unbatched(item):
     return item
 
 
+# The root key that enables each training source (the first part of a dataset's name "<source>/<split>").
+SOURCE_KEYS = {
+    "gobjaverse": "gobjaverse_root",
+    "zero123": "zero123_root",
+    "mvimgnet_sv": "mvimgnet_images_root",
+    "wild": "wild_root",
+}
+PROBE_ITEMS = 32  # items tried, spread over the list, before a source counts as yielding nothing
+
+
+def check_yields(dataset: Dataset, key: str, remedy: str = "") -> None:
+    """Raise a one-line Real3DError naming `key` unless `dataset` lists an item and one of up to PROBE_ITEMS
+    items spread over its list loads. The probe leaves the global random state and the skip counts as they
+    were (a resumed run draws what the straight run drew)."""
+    count = len(dataset)
+    if count == 0:
+        raise Real3DError(f"{key}: lists no items")
+    if count <= PROBE_ITEMS:
+        indices = list(range(count))
+    else:
+        indices = sorted({round(i * (count - 1) / (PROBE_ITEMS - 1)) for i in range(PROBE_ITEMS)})
+    first_failure = ""
+    with torch.random.fork_rng(devices=[]):
+        for index in indices:
+            try:
+                dataset.load(index)
+                return
+            except Exception as exc:  # noqa: BLE001 - every kind of unreadable item counts as not yielding
+                first_failure = first_failure or f"{type(exc).__name__}: {str(exc).strip()}".splitlines()[0]
+    raise Real3DError(
+        f"{key}: none of the {len(indices)} items tried of {count} could be read (first: {first_failure}){remedy}"
+    )
+
+
+def _check_folder(key: str, root: str | None, remedy: str) -> None:
+    """A root set in the config is a folder; else one line naming its key `data.<key>` and the remedy."""
+    if root and not os.path.isdir(root):
+        what = "not a folder" if os.path.exists(root) else "no such folder"
+        raise Real3DError(f"data.{key}={root}: {what} ({remedy.format(key=key)})")
+
+
 def _concat(datasets: list[Dataset]) -> Dataset | None:
     if not datasets:
         return None
@@ -264,11 +305,9 @@ class Real3DDataModule(pl.LightningDataModule):
         from real3d.data.mvimgnet import MVImgNetMultiView
 
         hp = self.hparams
-        if not os.path.isdir(hp.val_mvimgnet_root):
-            raise Real3DError(
-                f"val_mvimgnet_root not found: {hp.val_mvimgnet_root} (the MVImgNet evaluation subset picks the best "
-                "checkpoint; set data.val_mvimgnet_root=null to validate on the multi-view test split)"
-            )
+        remedy = "set data.val_mvimgnet_root=null to validate on the multi-view test split"
+        _check_folder("val_mvimgnet_root", hp.val_mvimgnet_root, remedy)
+        _check_folder("val_mvimgnet_mask_root", hp.val_mvimgnet_mask_root, remedy)
         return MVImgNetMultiView(
             hp.val_mvimgnet_root,
             hp.val_mvimgnet_mask_root,
@@ -282,26 +321,45 @@ class Real3DDataModule(pl.LightningDataModule):
         )
 
     def setup(self, stage: str | None = None) -> None:
-        """Build every configured dataset once (whatever the stage: item lists are cheap)."""
+        """Build every configured dataset once (whatever the stage: item lists are cheap) and check that each
+        enabled source yields an item (`check_yields`), so a run on nothing stops before its first step."""
         if self._datasets:
             return
+        self._check_roots()
         mv_train, sv_train = self._multiview("train"), self._singleview("train")
         mv_val = [] if self.hparams.val_mvimgnet_root else self._multiview("test")
         if not (mv_train or sv_train):
             raise Real3DError(
-                "no training data configured: set gobjaverse_root / zero123_root (multi-view) "
-                "and/or wild_root / mvimgnet_images_root (single-view)"
+                "no training data configured: set data.gobjaverse_root / data.zero123_root (multi-view) "
+                "and/or data.wild_root / data.mvimgnet_images_root (single-view)"
             )
-        for part in (mv_train, sv_train, mv_val):
-            for dataset in part:
-                if len(dataset) == 0:
-                    raise Real3DError(f"{dataset.name}: the split lists no items")
-                logger.info("%s: %d items", dataset.name, len(dataset))
-        self.mv_train, self.sv_train, self.mv_val = _concat(mv_train), _concat(sv_train), _concat(mv_val)
+        for dataset in (*mv_train, *sv_train, *mv_val):
+            check_yields(dataset, self._source_key(dataset))
+            logger.info("%s: %d items", dataset.name, len(dataset))
+        val_mvimgnet = self._mvimgnet_validation() if self.hparams.val_mvimgnet_root else None
+        if val_mvimgnet is not None:
+            remedy = "; data.val_mvimgnet_root=null validates on the multi-view test split instead"
+            check_yields(val_mvimgnet, f"data.val_mvimgnet_root={self.hparams.val_mvimgnet_root}", remedy)
+            logger.info("validation: %d MVImgNet evaluation sequences", len(val_mvimgnet))
+        self.mv_train, self.sv_train = _concat(mv_train), _concat(sv_train)
+        self.mv_val = val_mvimgnet if val_mvimgnet is not None else _concat(mv_val)
         self._datasets = [*mv_train, *sv_train, *mv_val]
-        if self.hparams.val_mvimgnet_root:
-            self.mv_val = self._mvimgnet_validation()
-            logger.info("validation: %d MVImgNet evaluation sequences", len(self.mv_val))
+
+    def _check_roots(self) -> None:
+        """Every root set in the config is a folder (one line naming its key otherwise)."""
+        hp = self.hparams
+        for key in (*SOURCE_KEYS.values(), "mvimgnet_masks_root"):
+            _check_folder(key, hp[key], "set data.{key}=null to train without it")
+
+    def _source_key(self, dataset: SkippingDataset) -> str:
+        """The config keys that enabled `dataset` (its root, and its split file when one is set)."""
+        source, split = dataset.name.split("/")
+        key = SOURCE_KEYS[source]
+        split_key = key.replace("_images_root", "_split").replace("_root", "_split")
+        text = f"data.{key}={self.hparams[key]}"
+        if self.hparams.get(split_key):
+            text += f" with data.{split_key}={self.hparams[split_key]}"
+        return f"{text} ({split} split)"
 
     # -- loaders -------------------------------------------------------------------------------
     def _loader(self, key: str, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:

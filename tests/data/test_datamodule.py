@@ -3,6 +3,10 @@ Lightning fit over the combined multi-view + single-view loaders."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -186,7 +190,9 @@ def test_validation_on_the_mvimgnet_evaluation_subset(synthetic_set, tmp_path):
     metrics = trainer.validate(module, datamodule=dm, verbose=False)[0]
     expected = evaluate_multiview(net, dm.mv_val, render_size=16)["psnr"]
     assert metrics["val/psnr"] == pytest.approx(expected, abs=1e-4)
-    with pytest.raises(Real3DError, match="val_mvimgnet_root not found"):
+    with pytest.raises(
+        Real3DError, match=r"^data.val_mvimgnet_root=.*/no: no such folder \(set data.val_mvimgnet_root=null"
+    ):
         Real3DDataModule(
             **_sv(synthetic_set), val_mvimgnet_root=str(tmp_path / "no"), val_mvimgnet_mask_root="m"
         ).setup()
@@ -259,3 +265,91 @@ def test_a_loader_resumes_mid_pass_and_restarts_on_other_data(order_set, caplog)
     loader.load_state_dict({"batches": 2, "epoch_length": 3, "pass_length": 3, "world_size": 1})
     assert "the training order restarts" in caplog.text
     assert len(list(loader)) == 4  # a whole pass
+
+
+# -- a source that yields nothing stops the run before its first step (issue 26) ----------------------------
+
+
+def _split(tmp, train: list, test: list) -> str:
+    path = tmp / f"split_{len(list(tmp.glob('split_*')))}.json"
+    path.write_text(json.dumps({"train": train, "test": test}))
+    return str(path)
+
+
+def _listed(info, part: str) -> list[str]:
+    return json.loads(Path(info["gobjaverse"]["split"]).read_text())[part]
+
+
+def _file(tmp) -> str:
+    (tmp / "a_file").write_text("x")
+    return str(tmp / "a_file")
+
+
+def _folder(tmp) -> str:
+    (tmp / "empty").mkdir()
+    return str(tmp / "empty")
+
+
+def _eval_set_without_its_model(tmp) -> dict:
+    images, masks, split = _mvimgnet_eval_set(tmp)
+    shutil.rmtree(Path(images) / "3" / "abcd" / "sparse")  # the COLMAP model of the only sequence
+    return {"val_mvimgnet_root": images, "val_mvimgnet_mask_root": masks, "val_mvimgnet_split": split}
+
+
+NOTHING = [
+    # the issue's case (it trained single-view only, then died at validation with MisconfigurationException)
+    (
+        lambda info, tmp: {"gobjaverse_root": str(tmp / "nonexistent")},
+        r"^data.gobjaverse_root=.*/nonexistent: no such folder \(set data.gobjaverse_root=null to train without it\)$",
+    ),
+    (lambda info, tmp: {"gobjaverse_root": _file(tmp)}, r"^data.gobjaverse_root=.*/a_file: not a folder"),
+    (lambda info, tmp: {"gobjaverse_root": _folder(tmp), "gobjaverse_split": None}, r"no items found under .*/empty"),
+    (
+        lambda info, tmp: {"gobjaverse_root": _folder(tmp), "gobjaverse_split": _split(tmp, ["a", "b"], ["c"])},
+        r"^data.gobjaverse_root=.*/empty with data.gobjaverse_split=.*json \(train split\): none of the 2 items "
+        r"tried of 2 could be read \(first: FileNotFoundError: ",
+    ),
+    (lambda info, tmp: {"gobjaverse_split": _split(tmp, [], ["x"])}, r"\(train split\): lists no items$"),
+    (
+        lambda info, tmp: {"gobjaverse_split": _split(tmp, ["gone/a", "gone/b"], ["x"])},
+        r"\(train split\): none of the 2 items tried of 2 could be read",
+    ),
+    (
+        lambda info, tmp: {"wild_split": _split(tmp, ["missing.png"], [])},
+        r"^data.wild_root=.* with data.wild_split=.*json \(train split\): none of the 1 items tried",
+    ),
+    # validation: the multi-view sources' test split, or the MVImgNet evaluation subset
+    (
+        lambda info, tmp: {"gobjaverse_split": _split(tmp, _listed(info, "train"), ["gone/x"])},
+        r"^data.gobjaverse_root=.* \(test split\): none of the 1 items tried of 1 could be read",
+    ),
+    (
+        lambda info, tmp: {"gobjaverse_split": _split(tmp, _listed(info, "train"), [])},
+        r"\(test split\): lists no items",
+    ),
+    (
+        lambda info, tmp: _eval_set_without_its_model(tmp),
+        r"^data.val_mvimgnet_root=.*: none of the 1 items tried of 1 could be read \(first: BadItem: cannot read "
+        r".*; data.val_mvimgnet_root=null validates on the multi-view test split instead$",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), NOTHING)
+def test_a_source_that_yields_nothing_is_one_line_naming_its_key(synthetic_set, tmp_path, change, message):
+    kw = {**_mv(synthetic_set), **_sv(synthetic_set), **TINY, **change(synthetic_set, tmp_path)}
+    with pytest.raises(Real3DError, match=message) as info:
+        Real3DDataModule(**kw).setup("fit")
+    assert "\n" not in str(info.value)
+
+
+def test_the_probe_leaves_the_random_state_and_the_skip_counts(synthetic_copy):
+    """A source with a bad item still trains; probing it changes neither what is drawn next nor the counts."""
+    shutil.rmtree(Path(synthetic_copy["gobjaverse"]["root"]) / _listed(synthetic_copy, "train")[0])
+    dm = Real3DDataModule(**_mv(synthetic_copy), **TINY)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    dm.setup("fit")
+    assert torch.equal(torch.rand(3), expected)
+    assert dm.total_skipped() == 0

@@ -236,7 +236,9 @@ def _zero123_object(folder, num_views: int) -> None:
     rgba[1:3, 1:3] = 255
     for v in range(num_views):
         PIL.Image.fromarray(rgba).save(folder / f"{v:03d}.png")
-        np.save(folder / f"{v:03d}.npy", np.eye(4)[:3])
+        w2c = np.eye(4)[:3]
+        w2c[2, 3] = 2.0  # a camera 2 away from the object, so that the object can be read
+        np.save(folder / f"{v:03d}.npy", w2c)
 
 
 def test_zero123_objects_in_the_gobjaverse_index_with_all_views(tmp_path, caplog):

@@ -163,13 +163,17 @@ def test_ddp_two_processes_with_zero_sharded_optimizer(data_dir, tmp_path):
     LRM.from_pretrained(run_dir / "export")
 
 
-def test_train_script_reports_a_missing_model_in_one_line(tmp_path):
+def test_train_script_reports_a_missing_model_in_one_line(data_dir, tmp_path):
+    gobjaverse = data_dir / "generated" / "tiny" / "gobjaverse"
     command = [
         sys.executable,
         str(ROOT / "scripts" / "train.py"),
         "experiment=mv_finetune",
         f"model.path={tmp_path / 'nowhere'}",
         f"hydra.run.dir={tmp_path / 'run'}",
+        f"data.gobjaverse_root={gobjaverse}",  # the data are checked first
+        f"data.gobjaverse_split={gobjaverse / 'split.json'}",
+        "data.zero123_root=null",
     ]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
