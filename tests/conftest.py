@@ -50,12 +50,26 @@ def tiny_u2net(tmp_path: Path) -> Path:
     return write_tiny_u2net(tmp_path / "u2net.onnx")
 
 
+def _selects_slow(config: pytest.Config) -> bool:
+    import re
+
+    return re.search(r"(?<!not )\bslow\b", config.getoption("markexpr") or "") is not None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Under `-m slow` the fuzz tests get their larger budget (tests/helpers/fuzz.py)."""
     import os
-    import re
 
     from tests.helpers.fuzz import SLOW_ENV
 
-    if re.search(r"(?<!not )\bslow\b", config.getoption("markexpr") or ""):
+    if _selects_slow(config):
         os.environ[SLOW_ENV] = "1"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `-m slow` every hypothesis test runs too (with its larger budget), not only the slow-marked ones."""
+    if _selects_slow(config):
+        for item in items:
+            if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+                item.add_marker(pytest.mark.slow)
