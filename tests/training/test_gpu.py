@@ -1,4 +1,4 @@
-"""GPU runs of the recipe's precision and sharding (bf16 autocast, FSDP); skipped without CUDA."""
+"""GPU runs of the recipe's precisions (bf16 autocast, fp16 with the GradScaler); skipped without CUDA."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_tiny_recipe_on_one_gpu_in_bf16(data_dir, tmp_path, strategy):
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_tiny_recipe_on_one_gpu(data_dir, tmp_path, precision):
     cfg = compose_train(
         [
             "experiment=tiny_cpu",
@@ -25,8 +25,8 @@ def test_tiny_recipe_on_one_gpu_in_bf16(data_dir, tmp_path, strategy):
             f"paths.output_dir={tmp_path}",
             "trainer.accelerator=gpu",
             "trainer.devices=1",
-            "trainer.precision=bf16-mixed",
-            f"trainer/strategy={strategy}",
+            f"trainer.precision={precision}",
+            "trainer/strategy=ddp",
             "module.training.total_iterations=8",
             "trainer.val_check_interval=8",
         ]
