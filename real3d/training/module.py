@@ -342,8 +342,8 @@ class Real3DModule(LossPasses, pl.LightningModule):
             per_object = torch.tensor([record["all_views"]["psnr"]])
         else:  # a skipped evaluation item, or a batch without multi-view samples
             return
-        scored = torch.stack([per_object.double().sum(), torch.tensor(per_object.numel(), dtype=torch.float64)])
-        self._val_totals += scored.to(self.device)
+        count = torch.full((), per_object.numel(), dtype=torch.float64, device=per_object.device)
+        self._val_totals += torch.stack([per_object.double().sum(), count]).to(self.device)
 
     def on_validation_epoch_end(self) -> None:
         """`val/psnr`: the mean over every process's objects. Every process joins the reduction, also one
