@@ -22,17 +22,24 @@ from real3d.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from real3d.pretraining import flags
+
     p = argparse.ArgumentParser(prog="pretrain_clip", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, required=True, help="mini-study data (tools/mini_study_report.py data)")
     p.add_argument("--output-dir", type=Path, default=Path("checkpoints/mini/clip"), help="where the model is written")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--width", type=int, default=128, help="image tower width (ViT, patch 8, heads of 32)")
-    p.add_argument("--layers", type=int, default=4, help="image tower layers")
-    p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--steps", type=flags.integer(1), default=3000)
+    p.add_argument("--batch-size", type=flags.integer(2, 4096), default=64)
+    p.add_argument("--lr", type=flags.real(0.0, 1.0, low_open=True), default=1e-3)
+    p.add_argument(
+        "--width", type=flags.integer(32, 1024, multiple_of=32), default=128, help="image tower width (heads of 32)"
+    )
+    p.add_argument("--layers", type=flags.integer(1, 24), default=4, help="image tower layers")
+    p.add_argument(
+        "--image-size", type=flags.integer(8, 512, multiple_of=8), default=64, help="image side (patches of 8)"
+    )
+    p.add_argument("--seed", type=flags.integer(0), default=0)
+    p.add_argument("--threads", type=flags.integer(1, 1024), default=1, help="torch CPU threads")
+    p.add_argument("--device", type=flags.device, default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     p.add_argument(
         "--eval-only", action="store_true", help="evaluate the model saved in --output-dir on --data-dir's test images"
@@ -48,7 +55,6 @@ def _pretrain(args: argparse.Namespace) -> int:
     """Train, save and print the zero-shot numbers."""
     import torch
 
-    from real3d.errors import Real3DError
     from real3d.pretraining.clip import (
         CaptionTokenizer,
         TrainSettings,
@@ -59,20 +65,20 @@ def _pretrain(args: argparse.Namespace) -> int:
 
     if args.eval_only:
         torch.set_num_threads(args.threads)
-        evaluation = evaluate_saved(args.output_dir, args.data_dir, args.seed)
+        evaluation = evaluate_saved(args.output_dir, args.data_dir, args.seed, args.device)
         metrics_path = args.output_dir / "metrics.json"
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
         metrics.setdefault("evaluations", {})[str(args.data_dir)] = evaluation
         metrics_path.write_text(json.dumps(metrics, indent=1) + "\n")
         _print(evaluation)
         return 0
-    if args.steps < 1 or args.batch_size < 2 or args.threads < 1:
-        raise Real3DError("--steps and --threads must be >= 1 and --batch-size >= 2")
     torch.set_num_threads(args.threads)
     vocab_size = CaptionTokenizer.for_captions(context_length=32).vocab_size
     config = mini_clip_config(vocab_size, image_size=args.image_size, width=args.width, layers=args.layers)
     settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    metrics = pretrain_clip(args.data_dir, args.output_dir, settings, config, progress=not args.no_progress)
+    metrics = pretrain_clip(
+        args.data_dir, args.output_dir, settings, config, progress=not args.no_progress, device=args.device
+    )
     print(f"saved {args.output_dir} ({metrics['parameters']} parameters, {metrics['seconds'] / 60:.1f} min)")
     print(f"loss {metrics['first_loss']:.3f} -> {metrics['last_loss']:.3f}")
     _print(metrics)

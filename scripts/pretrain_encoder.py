@@ -23,35 +23,42 @@ DEFAULT_OUTPUT = Path("checkpoints/mini/encoder")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from real3d.pretraining import flags
+
     p = argparse.ArgumentParser(prog="pretrain_encoder", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, required=True, help="mini-study data (tools/mini_study_report.py data)")
     p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="where the encoder is written")
     p.add_argument("--vit-config", type=Path, default=None, help="ViT config.json (default: the small model's)")
     p.add_argument("--method", choices=("contrastive", "dino", "mae"), default="contrastive", help="objective")
-    p.add_argument("--steps", type=int, default=2000, help="optimizer steps (the schedule's length)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--local-crops", type=int, default=4, help="DINO: local crops per image")
-    p.add_argument("--mask-ratio", type=float, default=0.75, help="MAE: share of patches masked")
-    p.add_argument("--eval-every", type=int, default=None, help="k-NN evaluation every N steps (logged)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop early (and save) after this long")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--knn-k", type=int, default=10, help="neighbours of the k-NN evaluation")
+    p.add_argument("--steps", type=flags.integer(1), default=2000, help="optimizer steps (the schedule's length)")
+    p.add_argument("--batch-size", type=flags.integer(1, 4096), default=64)
+    p.add_argument("--lr", type=flags.real(0.0, 1.0, low_open=True), default=5e-4)
+    p.add_argument("--local-crops", type=flags.integer(0, 32), default=4, help="DINO: local crops per image")
+    p.add_argument(
+        "--mask-ratio", type=flags.real(0.0, 1.0, low_open=True, high_open=True), default=0.75, help="MAE: share masked"
+    )
+    p.add_argument("--eval-every", type=flags.integer(1), default=None, help="k-NN evaluation every N steps (logged)")
+    p.add_argument(
+        "--max-minutes", type=flags.real(0.0, low_open=True), default=None, help="stop early (and save) after this long"
+    )
+    p.add_argument("--seed", type=flags.integer(0), default=0)
+    p.add_argument("--threads", type=flags.integer(1, 1024), default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--knn-k", type=flags.integer(1, 1000), default=10, help="neighbours of the k-NN evaluation")
     p.add_argument(
         "--p-permute",
-        type=float,
+        type=flags.real(0.0, 1.0),
         default=0.5,
         help="contrastive: share of views with colour channels "
         "permuted (hue invariance; 0 keeps colour in the features, which the LRM needs)",
     )
-    p.add_argument("--p-grey", type=float, default=0.5, help="contrastive: share of views turned grey")
+    p.add_argument("--p-grey", type=flags.real(0.0, 1.0), default=0.5, help="contrastive: share of views turned grey")
     p.add_argument(
         "--pixel-weight",
-        type=float,
+        type=flags.real(0.0, 1e6),
         default=0.0,
         help="contrastive: weight of redrawing each view's patches from its patch tokens (keeps colour in them)",
     )
+    p.add_argument("--device", type=flags.device, default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -63,7 +70,6 @@ def _run(args: argparse.Namespace) -> int:
     import torch
     from transformers import ViTModel
 
-    from real3d.errors import Real3DError
     from real3d.pretraining.contrastive import ContrastiveSettings
     from real3d.pretraining.dino import DINOSettings
     from real3d.pretraining.encoder import (
@@ -78,8 +84,6 @@ def _run(args: argparse.Namespace) -> int:
     )
     from real3d.pretraining.mae import MAESettings
 
-    if args.steps < 1 or args.batch_size < 1:
-        raise Real3DError("--steps and --batch-size must be positive")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     vit_config = read_vit_config(args.vit_config or SMALL_VIT_CONFIG)
@@ -109,11 +113,12 @@ def _run(args: argparse.Namespace) -> int:
         max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         progress=not args.no_progress,
         eval_every=args.eval_every,
+        device=args.device,
     )
     train_seconds = time.monotonic() - start
     encoder = model.encoder()
     torch.manual_seed(args.seed)
-    random_vit = ViTModel(vit_config).eval()
+    random_vit = ViTModel(vit_config).to(args.device).eval()
     knn = {
         "pretrained": knn_report(encoder, args.data_dir, args.knn_k, vit_config.image_size),
         "random": knn_report(random_vit, args.data_dir, args.knn_k, vit_config.image_size),
@@ -134,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         "steps_done": len(history),
         "train_seconds": round(train_seconds, 1),
         "threads": torch.get_num_threads(),
+        "device": str(args.device),
         "loss_first": sum(h["loss"] for h in history[:window]) / window,
         "loss_last": sum(h["loss"] for h in history[-window:]) / window,
         "knn_k": args.knn_k,

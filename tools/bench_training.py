@@ -147,7 +147,7 @@ class IterationCallback(pl.Callback):
 
 def enable_checkpointing(net: torch.nn.Module) -> None:
     """Recompute activations in the backward pass: ViT layers, backbone blocks, renderer chunks."""
-    net.image_tokenizer.model.gradient_checkpointing_enable()
+    net.image_tokenizer.enable_gradient_checkpointing()
     net.backbone.gradient_checkpointing = True
     set_render_defaults(net, {"gradient_checkpointing": True})
 

@@ -18,11 +18,21 @@ class DINOSingleImageTokenizer(nn.Module):
         super().__init__()
         self.model = ViTModel(vit_config)
         if enable_gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+            self.enable_gradient_checkpointing()
         mean = torch.as_tensor(IMAGENET_MEAN).reshape(1, 1, 3, 1, 1)
         std = torch.as_tensor(IMAGENET_STD).reshape(1, 1, 3, 1, 1)
         self.register_buffer("image_mean", mean, persistent=False)
         self.register_buffer("image_std", std, persistent=False)
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute the ViT layers' activations in the backward pass, with torch's non-reentrant checkpoint
+        (transformers 4.x defaults to the reentrant one, which breaks DDP with unused parameters)."""
+        kwargs = {"use_reentrant": False}
+        enable = getattr(self.model, "activation_checkpointing_enable", None)
+        if enable is not None:  # transformers >= 5, where gradient_checkpointing_enable is deprecated
+            enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Tokens [B,N,C,T] for images [B,N,3,H,W] in [0,1] (T = 1 + number of patches)."""

@@ -2,7 +2,9 @@
 
 Bilinear interpolation keeps each plane feature between the texel values around a point, and the
 rules below carry those ranges through the MLP (widened by fp32 rounding), so a box can be proven
-empty or full without sampling it.
+empty or full without sampling it. The widening assumes the field is evaluated in IEEE fp32: with
+TF32 or bf16 inside fp32 matmuls (`torch.set_float32_matmul_precision("high"|"medium")`) or under
+autocast the evaluation's error is far larger, so the bounds hold only where `fp32_matmul_is_ieee`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,24 @@ from torch import nn
 
 SILU_ARGMIN = -1.2784645  # SiLU decreases below this point and increases above it
 FP32_UNIT_ROUNDOFF = 2.0**-24
+
+
+def fp32_matmul_is_ieee(device: torch.device) -> bool:
+    """Whether fp32 matmuls on `device` round as IEEE fp32 (no TF32 on CUDA, no bf16 in oneDNN on the CPU).
+
+    Reads the backend's own setting (`torch.backends.cuda.matmul.fp32_precision`, `torch.backends.
+    mkldnn.matmul.fp32_precision`, which `torch.set_float32_matmul_precision` also sets), else the
+    global one: "highest" only; a setting that cannot be read counts as not IEEE.
+    """
+    backend = torch.backends.cuda if device.type == "cuda" else torch.backends.mkldnn
+    for holder in (getattr(backend, "matmul", None), backend):
+        value = getattr(holder, "fp32_precision", None)
+        if value not in (None, "none"):
+            return value == "ieee"
+    try:
+        return torch.get_float32_matmul_precision() == "highest"
+    except RuntimeError:  # torch refuses to answer once the legacy and the per-backend settings were mixed
+        return False
 
 
 def lattice_coordinate(points_norm: torch.Tensor, plane_size: int) -> torch.Tensor:

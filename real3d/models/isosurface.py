@@ -8,6 +8,10 @@ both of its ends hold exact values, and every proven point has the right sign: m
 the same mesh as on the dense grid. `evaluated_density_grid`, for trained fields that the bounds
 cannot decide: the density on a coarse grid, refined near the threshold with a margin and checked
 (see there), falling back to the dense grid where the check fails.
+
+The density is queried in fp32 with autocast off whatever the caller's autocast (the bounds assume
+fp32, and the mesh is then the fp32 mesh); the bounds are used only while fp32 matmuls are IEEE
+(`real3d.models.interval.fp32_matmul_is_ieee`), else the grid is evaluated.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from real3d.models.field import TriplaneField
-from real3d.models.interval import window_reduce
+from real3d.models.interval import fp32_matmul_is_ieee, window_reduce
 
 # bounds_fn((lo, hi) per axis of the boxes' world extents, cells [N,3] or None) -> density (lo, hi)
 BoundsFn = Callable[
@@ -298,9 +302,25 @@ def field_isosurface(
     """Marching cubes of {density = threshold} on the dense grid, or on a coarse-to-fine one (the same mesh).
 
     Coarse to fine (`fast`), first where interval bounds decide at least `min_decided` of the grid
-    (proven), else by evaluation (checked, see `evaluated_density_grid`), else the dense grid. `stats`
-    receives the points evaluated and the method; the dense grid is queried `chunk_size` points at a time.
+    (proven; only with IEEE fp32 matmuls), else by evaluation (checked, see `evaluated_density_grid`),
+    else the dense grid. The density is evaluated with autocast off. `stats` receives the points
+    evaluated and the method; the dense grid is queried `chunk_size` points at a time.
     """
+    device = field.triplane.device
+    with torch.autocast(device.type, enabled=False):
+        return _isosurface_fp32(field, resolution, threshold, fast, stats, chunk_size, min_decided)
+
+
+def _isosurface_fp32(
+    field: TriplaneField,
+    resolution: int,
+    threshold: float,
+    fast: bool,
+    stats: dict,
+    chunk_size: int,
+    min_decided: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`field_isosurface` with autocast off."""
     device = field.triplane.device
     total = resolution**3
 
@@ -308,10 +328,11 @@ def field_isosurface(
         return field.query(points, fused=True)["density_act"]
 
     if fast:
-        sparse = sparse_density_grid(
-            query, field.box_bounds, resolution, field.radius, threshold, device=device, min_decided=min_decided
-        )
-        method = "bounds"
+        sparse, method = None, "bounds"
+        if fp32_matmul_is_ieee(device):
+            sparse = sparse_density_grid(
+                query, field.box_bounds, resolution, field.radius, threshold, device=device, min_decided=min_decided
+            )
         if sparse is None:
             sparse = evaluated_density_grid(
                 query, resolution, field.radius, threshold, device=device, plane_size=field.plane_size

@@ -35,7 +35,8 @@ Stats = dict[str, float | str]
 class RenderSettings:
     """How to render: samples per ray, memory bounds and the fast path's choices.
 
-    `chunk_size` points are queried at once (0: all; bounds memory, not results); with
+    `chunk_size` points are queried at once, and without gradient at most that many ray samples are
+    composited at once (0: all; bounds memory, not results); with
     `gradient_checkpointing` a chunk's activations are recomputed in the backward pass; `fast` takes
     the fast path without gradient; `skip_empty` "auto" skips empty space where a probe says it pays,
     "always" / "never" force the choice; a sample is skipped where the occupancy grid's density is
@@ -92,8 +93,26 @@ def composite_faithful(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference computation: all samples of all rays [N,3] that cross the box.
 
-    `fused` evaluates the MLP with the fused kernels of `TriplaneField.query(fused=True)`.
+    Without gradient, the rays are composited `chunk_size // num_samples_per_ray` at a time (at least
+    one; `chunk_size` 0: all at once), so that rays × samples, not only the MLP's points, stay within
+    `chunk_size`: the same result (each ray is composited on its own). `fused` evaluates the MLP with
+    the fused kernels of `TriplaneField.query(fused=True)`.
     """
+    if settings.chunk_size > 0 and not torch.is_grad_enabled():
+        rays_per_chunk = max(1, settings.chunk_size // settings.num_samples_per_ray)
+        if rays_o.shape[0] > rays_per_chunk:
+            parts = [
+                _composite_rays(field, o, d, settings, fused)
+                for o, d in zip(rays_o.split(rays_per_chunk), rays_d.split(rays_per_chunk), strict=True)
+            ]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    return _composite_rays(field, rays_o, rays_d, settings, fused)
+
+
+def _composite_rays(
+    field: TriplaneField, rays_o: torch.Tensor, rays_d: torch.Tensor, settings: RenderSettings, fused: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`composite_faithful` of rays [N,3] in one piece."""
     n_rays = rays_o.shape[0]
     t_near, t_far, rays_valid = rays_intersect_bbox(rays_o, rays_d, field.radius)
     t_near, t_far = t_near[rays_valid], t_far[rays_valid]

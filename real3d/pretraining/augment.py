@@ -1,7 +1,8 @@
 """Batched image augmentations for self-supervised pretraining: random resized crops, flips, colour jitter.
 
 Vectorised over the batch (one `roi_align` per crop size), so that a 2-core CPU spends its time on the
-network rather than on per-image transforms.
+network rather than on per-image transforms. Random draws come from the CPU generator (or the global
+CPU one) whatever the images' device, so a run on CUDA draws the augmentations a CPU run draws.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import torch
 from torchvision.ops import roi_align
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def _uniform(*shape: int, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """U(0, 1) draws of `shape` from the CPU generator, on the device of `like`."""
+    return torch.rand(*shape, generator=generator).to(like.device)
 
 
 def random_resized_crops(
@@ -33,12 +39,12 @@ def random_resized_crops(
     x0 = (w - cw) * u[:, 2]
     y0 = (h - ch) * u[:, 3]
     boxes = torch.stack([torch.arange(b, dtype=torch.float32), x0, y0, x0 + cw, y0 + ch], dim=1)  # [B,5]
-    return roi_align(images, boxes.to(images.dtype), (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    return roi_align(images, boxes.to(images), (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
 def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Each image of [B,3,H,W] flipped left-right with probability 1/2."""
-    flip = torch.rand(images.shape[0], generator=generator) < 0.5
+    flip = _uniform(images.shape[0], like=images, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
@@ -54,16 +60,16 @@ def colour_jitter(
     U(1 - strength, 1 + strength); with `p_permute` the colour channels permuted (a cheap stand-in for
     a hue shift); with `p_grey` turned grey. Returns values in [0,1]."""
     b = images.shape[0]
-    weights = torch.tensor(GREY_WEIGHTS, dtype=images.dtype).reshape(1, 3, 1, 1)
+    weights = torch.tensor(GREY_WEIGHTS, dtype=images.dtype, device=images.device).reshape(1, 3, 1, 1)
 
     def grey(x: torch.Tensor) -> torch.Tensor:
         return (x * weights).sum(dim=1, keepdim=True)  # [B,1,H,W]
 
     def chance(p: float) -> torch.Tensor:
-        return (torch.rand(b, generator=generator) < p).reshape(b, 1, 1, 1)
+        return (_uniform(b, like=images, generator=generator) < p).reshape(b, 1, 1, 1)
 
     def factor() -> torch.Tensor:
-        return (1.0 + strength * (2.0 * torch.rand(b, generator=generator) - 1.0)).reshape(b, 1, 1, 1)
+        return (1.0 + strength * (2.0 * _uniform(b, like=images, generator=generator) - 1.0)).reshape(b, 1, 1, 1)
 
     jitter = chance(p_jitter)
     out = images
@@ -71,7 +77,7 @@ def colour_jitter(
     mean = grey(out).mean(dim=(2, 3), keepdim=True)
     out = torch.where(jitter, mean + (out - mean) * factor(), out).clamp(0.0, 1.0)  # contrast
     out = torch.where(jitter, grey(out) + (out - grey(out)) * factor(), out).clamp(0.0, 1.0)  # saturation
-    order = torch.argsort(torch.rand(b, 3, generator=generator), dim=1)  # [B,3] a random permutation each
+    order = torch.argsort(_uniform(b, 3, like=images, generator=generator), dim=1)  # [B,3] a random permutation each
     permuted = torch.gather(out, 1, order[:, :, None, None].expand_as(out))
     out = torch.where(chance(p_permute), permuted, out)
     return torch.where(chance(p_grey), grey(out).expand_as(out), out)
@@ -87,8 +93,8 @@ def random_blur(
     removes fine texture (stripes, checkers), keeps the silhouette."""
     b = images.shape[0]
     radius = int(math.ceil(2.0 * sigma[1]))
-    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype)
-    s = (sigma[0] + (sigma[1] - sigma[0]) * torch.rand(b, generator=generator)).to(images.dtype)
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    s = (sigma[0] + (sigma[1] - sigma[0]) * _uniform(b, like=images, generator=generator)).to(images.dtype)
     kernel = torch.exp(-0.5 * (offsets[None] / s[:, None]) ** 2)
     kernel = kernel / kernel.sum(dim=1, keepdim=True)  # [B,K]
     padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="reflect")
@@ -96,5 +102,5 @@ def random_blur(
     blurred = (rows * kernel[:, None, None, None, :]).sum(-1)
     cols = blurred.unfold(2, offsets.numel(), 1)  # [B,3,H,W,K]
     blurred = (cols * kernel[:, None, None, None, :]).sum(-1)
-    chosen = (torch.rand(b, generator=generator) < p).reshape(b, 1, 1, 1)
+    chosen = (_uniform(b, like=images, generator=generator) < p).reshape(b, 1, 1, 1)
     return torch.where(chosen, blurred, images)

@@ -12,9 +12,8 @@ path of the real CLIP, and gives the same image features.
 Loss: CLIP's symmetric InfoNCE (open_clip's `ClipLoss`). Identical captions in a batch (views of one
 primitive, dropped attributes) need no special case: their text embeddings are equal, so the loss and
 its gradients are those of counting them all as positives.
-Training augmentation: framing scale (`real3d.pretraining.images`), background (grey as the LRM's
-input, white as its targets, or the R crop's own photo background), horizontal flip (the caption's
-left and right swap), and caption dropout (each attribute but the family kept with `keep_prob`).
+Training data and augmentation: `real3d.pretraining.clip_data`. Training and evaluation run on the
+device the model is on (`pretrain_clip`'s `device`); the augmentation's draws are the CPU's either way.
 """
 
 from __future__ import annotations
@@ -32,18 +31,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from real3d.data import image_ops
 from real3d.errors import Real3DError
 from real3d.pretrained import CLIP_MEAN, CLIP_STD
-from real3d.pretraining.captions import TEMPLATE, Caption, caption_images, vocabulary_texts
-from real3d.pretraining.images import (
-    ALPHA_THRESHOLD,
-    EVAL_EXPAND,
-    FAMILIES,
-    TRAIN_EXPAND_RANGE,
-    frame_image,
-    list_domain_images,
-)
+from real3d.pretraining.captions import TEMPLATE, vocabulary_texts
+from real3d.pretraining.clip_data import CaptionedSet, eval_images, load_captioned_set, training_batch
+from real3d.pretraining.images import FAMILIES
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +43,6 @@ WEIGHTS_FILE = "open_clip_model.safetensors"  # one of real3d.pretrained.CLIP_FI
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 PAD_ID, UNK_ID = 0, 1  # compact ids; the BPE tokens follow in increasing BPE order (end-of-text last)
-BACKGROUNDS = ("grey", "white", "photo")
 
 
 def mini_clip_config(
@@ -132,118 +123,28 @@ class CaptionTokenizer:
         return self.table[self.bpe(list(texts), context_length=self.context_length)]
 
 
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass
-class CaptionedSet:
-    """Decoded images (uint8 rgb [3,H,W], alpha [1,H,W]) with their captions, families and domains."""
-
-    rgb: list[torch.Tensor]
-    alpha: list[torch.Tensor]
-    captions: list[Caption]
-    families: torch.Tensor  # [N] index into FAMILIES
-    domains: list[str]
-    photo: list[bool]  # the RGB outside the mask is a photo background (R training crops)
-    objects: list[tuple[str, int]]  # (domain, the generator's object index)
-    views: list[int]
-
-    def __len__(self) -> int:
-        return len(self.captions)
-
-
-def load_captioned_set(data_dir: str | os.PathLike, split: str, domains: Sequence[str] = ("S", "R")) -> CaptionedSet:
-    """Decode every image of `split` with its caption; images without a caption or that cannot be
-    read are skipped and counted in the log."""
-    items = list_domain_images(data_dir, split, domains)
-    captions, _ = caption_images(data_dir, items, split)
-    out = CaptionedSet([], [], [], torch.zeros(0, dtype=torch.long), [], [], [], [])
-    families, unreadable = [], 0
-    for item, caption in zip(items, captions, strict=True):
-        if caption is None:
-            continue
-        try:
-            rgb, alpha = image_ops.read_rgba(item.path)
-        except (OSError, ValueError) as exc:
-            log.warning("skipped %s: %s", item.path, exc)
-            unreadable += 1
-            continue
-        if image_ops.mask_bbox(image_ops.binarize(alpha, ALPHA_THRESHOLD)) is None:
-            log.warning("skipped %s: empty foreground mask", item.path)
-            unreadable += 1
-            continue
-        out.rgb.append(rgb)
-        out.alpha.append(alpha)
-        out.captions.append(caption)
-        out.domains.append(item.domain)
-        out.photo.append(item.domain == "R" and split == "train")
-        out.objects.append((item.domain, item.object_index))
-        out.views.append(item.view)
-        families.append(item.family_index)
-    if unreadable:
-        log.warning("%d %s images skipped (unreadable or empty)", unreadable, split)
-    if not out.captions:
-        raise Real3DError(f"no usable {split} images in {data_dir}")
-    out.families = torch.tensor(families, dtype=torch.long)
-    return out
-
-
-def frame(rgb_u8: torch.Tensor, alpha_u8: torch.Tensor, size: int, expand: float, background: str) -> torch.Tensor:
-    """The object square-cropped (`expand` x its mask box) and resized: float [3,S,S] in [0,1], on
-    grey 0.5, on white, or ("photo") on the crop's own pixels with white beyond the crop."""
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
-    if background == "grey":
-        return frame_image(rgb_u8, alpha_u8, size, expand)
-    mask = image_ops.binarize(alpha_u8, ALPHA_THRESHOLD)
-    box = image_ops.square_box_around(image_ops.mask_bbox(mask), expand)
-    rgb = image_ops.crop_box(image_ops.to_float(rgb_u8), box, fill=image_ops.WHITE)
-    if background == "white":
-        rgb = image_ops.composite(rgb, image_ops.crop_box(mask, box, fill=0.0), image_ops.WHITE)
-    return image_ops.resize_image(rgb, size)
-
-
-def training_batch(
-    data: CaptionedSet, indices: torch.Tensor, size: int, keep_prob: float, generator: torch.Generator
-) -> tuple[torch.Tensor, list[str]]:
-    """Augmented images [B,3,S,S] in [0,1] and their (dropped-out, flip-aware) caption texts."""
-    images, texts = [], []
-    low, high = TRAIN_EXPAND_RANGE
-    for i in indices.tolist():
-        r = torch.rand(7, generator=generator).tolist()
-        background = "grey" if r[0] < 0.5 else "white" if r[0] < 0.75 or not data.photo[i] else "photo"
-        image = frame(data.rgb[i], data.alpha[i], size, low + r[1] * (high - low), background)
-        caption = data.captions[i]
-        if r[2] < 0.5:
-            image, caption = image.flip(-1), caption.flipped()
-        images.append(image)
-        texts.append(caption.text(*(p < keep_prob for p in r[3:7])))
-    return torch.stack(images), texts
-
-
-def eval_images(data: CaptionedSet, size: int, background: str = "grey") -> torch.Tensor:
-    """Every image framed as the LRM's input (`EVAL_EXPAND`): [N,3,S,S] in [0,1]."""
-    return torch.stack(
-        [frame(rgb, alpha, size, EVAL_EXPAND, background) for rgb, alpha in zip(data.rgb, data.alpha, strict=True)]
-    )
-
-
 # ----------------------------------------------------------------------------- model use
 
 
 def normalize_images(images: torch.Tensor) -> torch.Tensor:
     """CLIP's input normalisation, as `real3d.pretrained.ClipEncoder.preprocess` (same size)."""
-    mean = torch.tensor(CLIP_MEAN, dtype=images.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, dtype=images.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(CLIP_MEAN, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
     return (images - mean) / std
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 @torch.no_grad()
 def encode_images(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    """Normalised image embeddings [N,D] of images [N,3,S,S] in [0,1] (at the tower's size)."""
+    """Normalised image embeddings [N,D] (on the CPU) of images [N,3,S,S] in [0,1] (at the tower's size),
+    computed on the model's device."""
     model.eval()
+    device = _device_of(model)
     chunks = [
-        model.encode_image(normalize_images(images[i : i + batch_size]), normalize=True)
+        model.encode_image(normalize_images(images[i : i + batch_size].to(device)), normalize=True).cpu()
         for i in range(0, len(images), batch_size)
     ]
     return torch.cat(chunks)
@@ -261,7 +162,8 @@ def zero_shot_accuracy(
     """Fraction of images [N,3,S,S] whose most similar prompt (`template` of each class) names
     their family (`families` [N], indices into FAMILIES)."""
     model.eval()
-    text = model.encode_text(tokenizer([template.format(c) for c in classes]), normalize=True)  # [C,D]
+    tokens = tokenizer([template.format(c) for c in classes]).to(_device_of(model))
+    text = model.encode_text(tokens, normalize=True).cpu()  # [C,D]
     predicted = (encode_images(model, images) @ text.T).argmax(dim=1)
     truth = torch.tensor([list(classes).index(FAMILIES[f]) if FAMILIES[f] in classes else -1 for f in families])
     return float((predicted == truth).float().mean())
@@ -305,11 +207,12 @@ def train_clip(
     settings: TrainSettings,
     progress: bool = True,
 ) -> list[float]:
-    """Train `model` in place on `data`; returns the loss of every step."""
+    """Train `model` in place (on its device) on `data`; returns the loss of every step."""
     size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple) else model.visual.image_size
     from open_clip.loss import ClipLoss
 
     loss_fn = ClipLoss()
+    device = _device_of(model)
     generator = torch.Generator().manual_seed(settings.seed)
     optimizer = _optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, settings))
@@ -319,8 +222,8 @@ def train_clip(
     for step in bar:
         indices = torch.randperm(len(data), generator=generator)[: settings.batch_size]
         images, texts = training_batch(data, indices, int(size), settings.keep_prob, generator)
-        image_features = model.encode_image(normalize_images(images), normalize=True)
-        text_features = model.encode_text(tokenizer(texts), normalize=True)
+        image_features = model.encode_image(normalize_images(images.to(device)), normalize=True)
+        text_features = model.encode_text(tokenizer(texts).to(device), normalize=True)
         loss = loss_fn(image_features, text_features, model.logit_scale.exp())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -346,7 +249,7 @@ def save_clip(model: torch.nn.Module, tokenizer: CaptionTokenizer, config: dict,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE))
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
     vocab = {"bpe_ids": tokenizer.bpe_ids, "context_length": tokenizer.context_length}
@@ -433,12 +336,15 @@ def evaluate(
     return out
 
 
-def evaluate_saved(model_dir: str | os.PathLike, data_dir: str | os.PathLike, seed: int = 0) -> dict:
+def evaluate_saved(
+    model_dir: str | os.PathLike, data_dir: str | os.PathLike, seed: int = 0, device: torch.device | str = "cpu"
+) -> dict:
     """`evaluate` a saved miniature CLIP against the same architecture with random weights (`seed`)
-    on the test images of a mini-study data folder (e.g. one with more test objects)."""
+    on the test images of a mini-study data folder (e.g. one with more test objects), on `device`."""
     model, tokenizer, config = load_clip(model_dir)
     torch.manual_seed(seed)
-    return evaluate(model, build_model(config), tokenizer, load_captioned_set(data_dir, "test"))
+    random = build_model(config)
+    return evaluate(model.to(device), random.to(device), tokenizer, load_captioned_set(data_dir, "test"))
 
 
 def pretrain_clip(
@@ -447,9 +353,10 @@ def pretrain_clip(
     settings: TrainSettings,
     config: dict | None = None,
     progress: bool = True,
+    device: torch.device | str = "cpu",
 ) -> dict:
-    """Train the miniature CLIP on a mini-study data folder's training images, save it to `out_dir`,
-    and measure it on the test images (`evaluate`) against its own random initialisation.
+    """Train the miniature CLIP on a mini-study data folder's training images (on `device`), save it
+    to `out_dir`, and measure it on the test images (`evaluate`) against its own random initialisation.
     Returns (and writes as `metrics.json`) the numbers."""
     torch.manual_seed(settings.seed)
     tokenizer = CaptionTokenizer.for_captions(
@@ -460,7 +367,7 @@ def pretrain_clip(
         raise Real3DError(f"text vocab_size {config['text_cfg']['vocab_size']} < the captions' {tokenizer.vocab_size}")
     train = load_captioned_set(data_dir, "train")
     test = load_captioned_set(data_dir, "test")
-    model = build_model(config)
+    model = build_model(config).to(device)
     random_model = copy.deepcopy(model)
     start = time.perf_counter()
     losses = train_clip(model, tokenizer, train, settings, progress)

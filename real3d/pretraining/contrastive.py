@@ -47,7 +47,7 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tenso
     logits = z @ z.T / temperature
     logits.fill_diagonal_(float("-inf"))
     n = a.shape[0]
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(logits, partner)
 
 

@@ -30,6 +30,7 @@ name; `real3d.models.load(config=..., image_encoder=folder)` starts an LRM's tok
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -90,6 +91,7 @@ def save_encoder(vit: ViTModel, out_dir: str | os.PathLike, provenance: dict[str
     """Write the encoder as a `transformers` ViT folder (config.json, model.safetensors) plus its provenance."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    vit = vit if vit.device.type == "cpu" else copy.deepcopy(vit).cpu()  # files hold CPU tensors
     vit.save_pretrained(str(out))
     if provenance is not None:
         atomic_write_text(out / PROVENANCE_FILE, json.dumps(provenance, indent=1) + "\n")
@@ -97,10 +99,10 @@ def save_encoder(vit: ViTModel, out_dir: str | os.PathLike, provenance: dict[str
 
 
 def lrm_tokenizer(vit: ViTModel) -> DINOSingleImageTokenizer:
-    """The LRM's image tokenizer holding `vit`'s weights: features measured as the LRM will read them."""
+    """The LRM's image tokenizer holding `vit`'s weights, on its device: features measured as the LRM will read them."""
     tokenizer = DINOSingleImageTokenizer(vit.config).eval()
     tokenizer.model.load_state_dict(vit.state_dict())
-    return tokenizer
+    return tokenizer.to(vit.device)
 
 
 def _domain_images(data_dir: str | os.PathLike, split: str, domain: str, image_size: int) -> torch.Tensor:
@@ -123,7 +125,7 @@ def extract_features(vit: ViTModel, dataset: DomainImages, batch_size: int = 64)
     for batch in loader:
         if batch is None:
             continue
-        tokens = tokenizer(batch["image"][:, None])[:, 0]  # [B,C,T], T = 1 + patches
+        tokens = tokenizer(batch["image"][:, None].to(vit.device))[:, 0].cpu()  # [B,C,T], T = 1 + patches
         cls.append(tokens[:, :, 0])
         mean.append(tokens[:, :, 1:].mean(dim=-1))
         family.append(batch["family"])
@@ -174,11 +176,11 @@ def colour_sensitivity(vit: ViTModel, data_dir: str | os.PathLike, image_size: i
     tokenizer = lrm_tokenizer(vit)
     report = {}
     for domain in DOMAINS:
-        images = _domain_images(data_dir, "test", domain, image_size)  # [N,3,S,S]
+        images = _domain_images(data_dir, "test", domain, image_size).to(vit.device)  # [N,3,S,S]
         tokens = tokenizer(images[:, None])[:, 0].flatten(1)  # [N,C*T]
         rotated = tokenizer(images[:, [1, 2, 0]][:, None])[:, 0].flatten(1)
         between = torch.cdist(tokens, tokens)  # [N,N]
-        off_diagonal = ~torch.eye(len(tokens), dtype=torch.bool)
+        off_diagonal = ~torch.eye(len(tokens), dtype=torch.bool, device=vit.device)
         report[domain] = float((tokens - rotated).norm(dim=-1).mean() / between[off_diagonal].mean())
     return report
 
@@ -194,7 +196,7 @@ def chroma_decodability(vit: ViTModel, data_dir: str | os.PathLike, image_size: 
     for domain in DOMAINS:
         features, chroma = [], []
         for split in ("train", "test"):
-            images = _domain_images(data_dir, split, domain, image_size)  # [N,3,S,S]
+            images = _domain_images(data_dir, split, domain, image_size).to(vit.device)  # [N,3,S,S]
             tokens = tokenizer(images[:, None])[:, 0, :, 1:]  # [N,C,P]
             features.append(F.pad(tokens.transpose(1, 2).flatten(0, 1), (0, 1), value=1.0))  # [N*P,C+1]
             colour = F.avg_pool2d(images, patch).flatten(2).transpose(1, 2).flatten(0, 1)  # [N*P,3]
@@ -240,12 +242,13 @@ def pretrain(
     max_seconds: float | None = None,
     progress: bool = True,
     eval_every: int | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[Contrastive | DINO | MaskedAutoencoder, list[dict[str, Any]]]:
     """Train `settings.method` on the training images of both domains for `settings.steps` steps (or
-    until `max_seconds`); returns the objective (its `encoder()` is the result) and the loss per step,
-    with the k-NN report (`knn_report`) every `eval_every` steps."""
+    until `max_seconds`) on `device`; returns the objective there (its `encoder()` is the result) and the
+    loss per step, with the k-NN report (`knn_report`) every `eval_every` steps."""
     torch.manual_seed(settings.seed)
-    model = build_objective(settings.method, vit_config, dino, mae, contrastive).train()
+    model = build_objective(settings.method, vit_config, dino, mae, contrastive).to(device).train()
     dataset = DomainImages(data_dir, "train", DOMAINS, settings.image_size)
     loader = DataLoader(
         dataset,
@@ -275,7 +278,7 @@ def pretrain(
 
         steps = tqdm(steps, desc=f"{settings.method} pretraining", dynamic_ncols=True)
     for step, batch in zip(steps, _batches(loader), strict=False):
-        loss = model(batch["image"])
+        loss = model(batch["image"].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.clip_grad_norm)

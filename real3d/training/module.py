@@ -7,10 +7,13 @@ up to three passes (`real3d.training.passes`), each followed by its own backward
 Losses are divided by the accumulation steps; the optimizer steps (with gradient clipping) every
 `accumulation_steps` iterations. A step whose accumulated gradients hold inf/NaN is skipped (as the
 original's GradScaler does; the schedule still advances), counted in `skipped_steps` (logged as
-`train/skipped_steps`, saved in checkpoints). Manual optimization makes the three backward passes
+`train/skipped_steps`, saved in checkpoints). Under `trainer.precision=16-mixed` Lightning's GradScaler
+owns that: it scales each backward, unscales before the clipping (`on_before_optimizer_step`), skips a
+non-finite step and lowers its scale. Manual optimization makes the three backward passes
 explicit; under DDP Lightning re-arms the gradient reducer before each `manual_backward`, so every
 pass is all-reduced (averaging is linear, so this equals one reduction of the accumulated
-gradient). A pass whose losses are all off is skipped.
+gradient). A pass whose losses are all off is skipped. Strategies that shard the module (FSDP,
+DeepSpeed, model parallel) cannot run backward passes inside the training step and are refused.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
+from pytorch_lightning.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy
 from torch import nn
 
 from real3d.data.base import check_protocol
@@ -59,6 +63,11 @@ from real3d.training.visualize import save_training_grid
 log = logging.getLogger(__name__)
 
 __all__ = ["LossWeights", "Real3DModule", "SingleViewConfig", "TrainingConfig"]
+
+# Lightning runs `training_step` inside these strategies' wrapped forward, where the per-pass backward
+# cannot run (Lightning issues #19626, #19685); DDP, with `module/optimizer=zero_adamw` for a sharded
+# optimizer state, trains the model instead (its 419M parameters with AdamW state take 6.7 GB).
+SHARDING_STRATEGIES = (FSDPStrategy, DeepSpeedStrategy, ModelParallelStrategy)
 
 
 class Real3DModule(LossPasses, pl.LightningModule):
@@ -136,6 +145,15 @@ class Real3DModule(LossPasses, pl.LightningModule):
 
     # ------------------------------------------------------------------ optimizer, checkpoints
 
+    def setup(self, stage: str) -> None:
+        strategy = self.trainer.strategy
+        if isinstance(strategy, SHARDING_STRATEGIES):
+            raise Real3DError(
+                f"trainer.strategy {type(strategy).__name__} is not supported: the training step runs one backward "
+                "pass per loss pass, which Lightning cannot do inside a sharded module; use trainer/strategy=ddp "
+                "(with module/optimizer=zero_adamw to shard the optimizer state)"
+            )
+
     def configure_optimizers(self) -> dict:
         groups = parameter_groups(self.net.named_parameters(), self._no_decay, **dataclasses.asdict(self.groups_cfg))
         optimizer = self.optimizer_factory(groups)
@@ -162,28 +180,50 @@ class Real3DModule(LossPasses, pl.LightningModule):
         local = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
         return not self.trainer.strategy.reduce_boolean_decision(not local, all=False)
 
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip the gradient norm right before the update (under 16-mixed: after the GradScaler unscaled it)."""
+        if self.training_cfg.gradient_clip_norm:
+            self.clip_gradients(
+                optimizer,
+                gradient_clip_val=self.training_cfg.gradient_clip_norm,
+                gradient_clip_algorithm="norm",
+            )
+
     def optimizer_step_or_skip(self, optimizer) -> None:  # noqa: ANN001 - a LightningOptimizer
         """Clip and step, or skip a step whose gradients hold inf/NaN (the original's GradScaler
-        skips them); either way the gradients are cleared and the schedule and step count advance."""
-        if self.gradients_finite():
-            if self.training_cfg.gradient_clip_norm:
-                self.clip_gradients(
-                    optimizer,
-                    gradient_clip_val=self.training_cfg.gradient_clip_norm,
-                    gradient_clip_algorithm="norm",
-                )
+        skips them); either way the gradients are cleared and the schedule and step count advance.
+
+        Under 16-mixed the GradScaler decides: it skips the step and lowers its scale (counted here).
+        """
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        if scaler is not None:
+            scale = scaler.get_scale()
+            optimizer.step()  # unscale, clip (on_before_optimizer_step), step unless inf/NaN, update the scale
+            if scaler.get_scale() < scale:
+                self._count_skipped_step(f"loss scale lowered to {scaler.get_scale():g}")
+        elif self.gradients_finite():
             optimizer.step()
         else:
-            self.skipped_steps += 1
-            log.warning(
-                "iteration %d: non-finite gradients, optimizer step skipped (%d so far)",
-                self.iteration,
-                self.skipped_steps,
-            )
+            self._count_skipped_step()
             optimizer._on_before_step()  # Lightning's step counter (max_steps) counts the skipped step
             optimizer._on_after_step()
         optimizer.zero_grad(set_to_none=True)
         self.lr_schedulers().step()
+
+    def _count_skipped_step(self, note: str = "") -> None:
+        self.skipped_steps += 1
+        log.warning(
+            "iteration %d: non-finite gradients, optimizer step skipped (%d so far)%s",
+            self.iteration,
+            self.skipped_steps,
+            f"; {note}" if note else "",
+        )
+
+    def _synchronized_clock(self) -> float:
+        """perf_counter after the device's queued work (CUDA runs asynchronously)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     # ------------------------------------------------------------------ training
 
@@ -214,7 +254,7 @@ class Real3DModule(LossPasses, pl.LightningModule):
         return self._last_good.get(kind)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
-        start = time.perf_counter()
+        start = self._synchronized_clock()
         optimizer = self.optimizers()
         accumulation = self.training_cfg.accumulation_steps
         mv, sv = self.split_batch(batch)
@@ -270,7 +310,7 @@ class Real3DModule(LossPasses, pl.LightningModule):
         }
         if self.sv_cfg.curriculum and run_cycle:
             scalars["train/curriculum_max_deg"] = self.curriculum_limits()[1]
-        scalars["train/iter_time"] = time.perf_counter() - start
+        scalars["train/iter_time"] = self._synchronized_clock() - start
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log_dict(scalars, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log("train/loss", total, on_step=True, prog_bar=True, batch_size=batch_size)
@@ -284,10 +324,13 @@ class Real3DModule(LossPasses, pl.LightningModule):
 
     # ------------------------------------------------------------------ validation
 
+    def on_validation_epoch_start(self) -> None:
+        self._val_totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # (sum of PSNR, objects)
+
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         """Multi-view PSNR of the rendered views, all views included (`val/psnr`, the best-checkpoint
         metric). Takes the datamodule's multi-view batches, or unbatched items of an evaluation set
-        (dicts; `real3d.evaluation.multiview.evaluate_object`, rendered at 224²)."""
+        (dicts; `real3d.evaluation.multiview.evaluate_object`, rendered at 224²). Skipped items add nothing."""
         mv, _ = self.split_batch(batch)
         if mv is not None:
             render = self.net(self._model_input(mv.image_input), mv.cameras)
@@ -299,11 +342,14 @@ class Real3DModule(LossPasses, pl.LightningModule):
             per_object = torch.tensor([record["all_views"]["psnr"]])
         else:  # a skipped evaluation item, or a batch without multi-view samples
             return
-        self.log(
-            "val/psnr",
-            per_object.mean().to(self.device),
-            on_epoch=True,
-            sync_dist=True,
-            batch_size=per_object.shape[0],
-            prog_bar=True,
-        )
+        count = torch.full((), per_object.numel(), dtype=torch.float64, device=per_object.device)
+        self._val_totals += torch.stack([per_object.double().sum(), count]).to(self.device)
+
+    def on_validation_epoch_end(self) -> None:
+        """`val/psnr`: the mean over every process's objects. Every process joins the reduction, also one
+        whose items were all skipped (a process that skipped it would leave the others waiting)."""
+        total, count = self.trainer.strategy.reduce(self._val_totals, reduce_op="sum")
+        if count == 0:  # the same decision on every process
+            log.warning("validation: no item could be scored, val/psnr not logged")
+            return
+        self.log("val/psnr", (total / count).float(), prog_bar=True, sync_dist=True)  # equal on every process

@@ -19,6 +19,7 @@ from real3d.geometry import spherical_rays
 from real3d.models import LRM
 from real3d.models.decoder import NeRFMLP
 from real3d.models.field import _fused_mlp
+from real3d.models.interval import fp32_matmul_is_ieee
 from real3d.models.isosurface import evaluated_density_grid, grid_points
 from real3d.models.renderer import RenderSettings
 from tools.bench_inference import fitted_scene, structured_scene
@@ -359,3 +360,51 @@ def test_bf16_option_is_refused_on_a_cpu_without_bf16(parity_model: LRM, monkeyp
     monkeypatch.setattr("real3d.models.lrm.cpu_has_bf16", lambda: False)
     with pytest.raises(Real3DError, match="bf16"):
         parity_model.image_to_scene_codes(torch.rand(1, 1, 3, 64, 64), precision="bf16")
+
+
+# ------------------------------------------------------------------------------- fp32 guarantees
+
+
+@pytest.fixture()
+def matmul_precision():
+    """Restores the global fp32 matmul precision that a test changes."""
+    saved = torch.get_float32_matmul_precision()
+    yield torch.set_float32_matmul_precision
+    torch.set_float32_matmul_precision(saved)
+
+
+def test_only_ieee_fp32_matmuls_count_as_exact(matmul_precision) -> None:
+    cpu = torch.device("cpu")
+    matmul_precision("highest")
+    assert fp32_matmul_is_ieee(cpu) and fp32_matmul_is_ieee(torch.device("cuda"))
+    matmul_precision("high")  # TF32 on CUDA (and in oneDNN)
+    assert not fp32_matmul_is_ieee(torch.device("cuda")) and not fp32_matmul_is_ieee(cpu)
+    matmul_precision("medium")  # bf16 inside fp32 matmuls on a CPU with bf16 instructions
+    assert not fp32_matmul_is_ieee(cpu)
+
+
+def test_reduced_matmul_precision_meshes_by_evaluation_not_bounds(structured_model: tuple, matmul_precision) -> None:
+    """The bounds assume IEEE fp32; under `medium` (bf16 inside fp32 matmuls where the CPU has it, as
+    Lightning suggests on every start) the bounds-decided field is meshed by evaluation: the dense mesh."""
+    model, scene = structured_model
+    stats: dict = {}
+    model.extract_mesh(scene[None], 64, 25.0, settings=_fast(model), stats=stats)
+    assert stats["coarse_to_fine"] == "bounds"
+    matmul_precision("medium")
+    dense = model.extract_mesh(scene[None], 64, 25.0, settings=_faithful(model))[0]
+    fast = model.extract_mesh(scene[None], 64, 25.0, settings=_fast(model), stats=stats)[0]
+    assert stats["coarse_to_fine"] == "evaluated"
+    _same_mesh(dense, fast)
+    assert len(dense.vertices) > 100
+
+
+def test_isosurface_under_bf16_autocast_is_the_fp32_one(structured_model: tuple) -> None:
+    """The density grid is queried with autocast off: the caller's bf16 autocast changes neither the
+    proven (bounds) mesh nor the dense one."""
+    model, scene = structured_model
+    for settings in (_fast(model), _faithful(model)):
+        fp32 = model.extract_mesh(scene[None], 64, 25.0, settings=settings)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model.extract_mesh(scene[None], 64, 25.0, settings=settings)[0]
+        _same_mesh(fp32, bf16)
+        assert np.array_equal(fp32.vertices, bf16.vertices)

@@ -92,3 +92,33 @@ def test_render_of_cameras_equals_render_of_their_rays(tiny_model: LRM) -> None:
         by_rays = tiny_model.render_scene_codes(scene_codes, rays_o.expand(shape), rays_d.expand(shape))
     assert by_cameras["images_rgb"].shape == (2, 3, 3, 6, 5)
     assert torch.equal(by_cameras["images_rgb"], by_rays["images_rgb"])
+
+
+@pytest.mark.parametrize("chunk_size, samples_per_call", [(100, 96), (5, 16), (0, 800)])
+def test_faithful_render_without_gradient_composites_rays_in_chunks(
+    tiny_model: LRM, monkeypatch: pytest.MonkeyPatch, chunk_size: int, samples_per_call: int
+) -> None:
+    """Without gradient, rays × samples per step stay within chunk_size (at least one ray's samples;
+    0: all at once) and the render is the same; with gradient (training) the rays go all at once."""
+    from real3d.models.field import TriplaneField
+
+    scene = torch.randn(3, 8, 8, 8, generator=torch.Generator().manual_seed(0))
+    rays_o = torch.tensor([[2.0, 0.1, 0.2]]).repeat(50, 1)
+    rays_d = torch.nn.functional.normalize(torch.randn(50, 3) * 0.1 + torch.tensor([-1.0, 0, 0]), dim=-1)
+    settings = tiny_model.render_settings.replace(fast=False, num_samples_per_ray=16, chunk_size=chunk_size)
+    field = tiny_model.field(scene)
+    calls: list[int] = []
+    query = TriplaneField.query
+
+    def counting_query(self, positions, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        calls.append(positions.shape[:-1].numel())
+        return query(self, positions, **kwargs)
+
+    monkeypatch.setattr(TriplaneField, "query", counting_query)
+    with torch.no_grad():
+        rgb, opacity = tiny_model.renderer.render_rays(field, rays_o, rays_d, settings)
+    assert max(calls) == samples_per_call and sum(calls) == 50 * 16
+    calls.clear()
+    rgb_grad, opacity_grad = tiny_model.renderer.render_rays(field, rays_o, rays_d, settings)
+    assert calls == [50 * 16]
+    assert torch.allclose(rgb, rgb_grad, atol=1e-6) and torch.allclose(opacity, opacity_grad, atol=1e-6)

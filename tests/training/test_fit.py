@@ -23,6 +23,10 @@ MV_ONLY = {
     "mask_cy": 0.0,
 }
 NO_NETWORKS = {"perceptual": 0.0, "perceptual_cy": 0.0, "clip_novel": 0.0}
+# Exact resume (README, "Hardware"): a resumed run draws the data and the random numbers of the straight
+# run. On the CPU that makes it bitwise equal; on CUDA the backward passes of grid_sample, interpolate and
+# SDPA add with atomics in no fixed order, so there the parameters agree within this tolerance.
+RESUME_TOLERANCE = {"cpu": {"atol": 0.0, "rtol": 0.0}, "cuda": {"atol": 1e-5, "rtol": 1e-4}}
 
 
 def _net(seed: int = 0):
@@ -80,11 +84,12 @@ def test_resume_continues_exactly(tmp_path):
     assert half.iteration == 4 and resumed.iteration == straight.iteration == 8
     assert resumed_trainer.global_step == straight_trainer.global_step == 4
     assert resumed.curriculum_limits() == straight.curriculum_limits()
+    tolerance = RESUME_TOLERANCE["cpu"]
     for (name, a), (_, b) in zip(straight.net.named_parameters(), resumed.net.named_parameters(), strict=True):
-        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), name
+        assert torch.allclose(a, b, **tolerance), name
     opt_a, opt_b = straight_trainer.optimizers[0], resumed_trainer.optimizers[0]
     assert opt_a.param_groups[0]["lr"] == opt_b.param_groups[0]["lr"]
     state_a = opt_a.state[next(iter(straight.net.parameters()))]
     state_b = opt_b.state[next(iter(resumed.net.parameters()))]
     assert int(state_a["step"]) == int(state_b["step"]) == 4
-    assert torch.allclose(state_a["exp_avg_sq"], state_b["exp_avg_sq"], rtol=1e-3, atol=1e-12)
+    assert torch.allclose(state_a["exp_avg_sq"], state_b["exp_avg_sq"], **tolerance)

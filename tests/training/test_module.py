@@ -283,3 +283,27 @@ def test_non_finite_gradients_skip_the_step_and_are_counted(tiny_net, tmp_path):
     resumed = _module(tiny_net)
     resumed.on_load_checkpoint(checkpoint)
     assert resumed.skipped_steps == 1 and resumed.iteration == 3
+
+
+@pytest.mark.parametrize("strategy", ["FSDPStrategy", "DeepSpeedStrategy", "ModelParallelStrategy"])
+def test_sharding_strategies_are_refused_in_one_line(tiny_net, strategy):
+    """Lightning runs the training step inside a sharded module's forward, where the per-pass backward
+    cannot run (Lightning #19626, #19685): such a strategy stops the run before training, naming DDP."""
+    import pytorch_lightning.strategies as strategies
+
+    module = _module(tiny_net)
+    cls = getattr(strategies, strategy)
+    module.trainer = SimpleNamespace(strategy=cls.__new__(cls))  # the type is what is checked
+    with pytest.raises(Real3DError, match=rf"{strategy} is not supported.*trainer/strategy=ddp"):
+        module.setup("fit")
+    module.trainer = SimpleNamespace(strategy=strategies.DDPStrategy())
+    module.setup("fit")
+
+
+def test_fsdp_is_not_a_strategy_config():
+    from hydra.errors import MissingConfigException
+
+    from tests.training.runs import compose_train
+
+    with pytest.raises(MissingConfigException, match="fsdp"):
+        compose_train(["experiment=tiny_cpu", "trainer/strategy=fsdp"])
