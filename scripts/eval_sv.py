@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without install
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))  # the config search path (config/pretrained)
 
 from real3d.cli import run_cli  # noqa: E402
+from real3d.hydra_cli import run_hydra  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../config/eval", config_name="eval_sv")
@@ -32,4 +33,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra(main, "eval_sv", ROOT / "config" / "eval", "eval_sv")

@@ -68,3 +68,9 @@ def test_a_bad_value_is_one_line_naming_the_key(key: str, value: object, message
 def test_an_interpolation_that_cannot_resolve_is_named_at_its_key() -> None:
     with pytest.raises(Real3DError, match=r"^training\.steps: cannot be read .*it must be an integer"):
         check_config(_config(), [Rule("training.steps", "int")])
+
+
+def test_a_section_replaced_by_a_value_is_named() -> None:
+    cfg = _config(training=7)
+    with pytest.raises(Real3DError, match=r"^training=7: must be a section \(with total_iterations: \.\.\.\)"):
+        check_config(cfg, RULES)
