@@ -73,13 +73,12 @@ def check_sizes(checks: Iterable[SizeCheck], budget: int) -> None:
     fits = [(check, largest_fitting(check, budget)) for check in checks]
     fixable = [(check, largest) for check, largest in fits if largest is not None]
     if not fixable:
-        keys = ", ".join(check.key for check in checks)
+        shown = ", ".join(f"{check.key}={check.value}" for check in checks)
         raise Real3DError(
-            f"{checks[0].key}={checks[0].value}: with these settings a run needs about {format_bytes(need)} of "
-            f"memory, more than the {format_bytes(budget)} this machine can give, even at the smallest values "
-            f"of {keys}"
+            f"{shown}: together need about {format_bytes(need)} of memory, more than the {format_bytes(budget)} "
+            "this machine can give, even with any one of them at its smallest; lower several"
         )
-    check, largest = max(fixable, key=lambda pair: pair[0].value / pair[1])
+    check, largest = max(fixable, key=lambda pair: (pair[0].value + 1) / (pair[1] + 1))
     raise Real3DError(
         f"{check.key}={check.value}: needs about {format_bytes(need)} of memory, more than the "
         f"{format_bytes(budget)} this machine can give; the largest that fits here is {largest}"

@@ -15,9 +15,9 @@ from real3d.errors import Real3DError
 from real3d.evaluation import limits
 from real3d.evaluation.precision import PRECISIONS
 from real3d.memory_budget import budget_bytes, check_sizes
+from real3d.paths import project_path, where
 from real3d.staging import check_destination
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_ENTRIES = frozenset({"metrics.json", "metrics.csv", "side_by_side", "videos"})  # what a run writes
 MIN_SCORED_SIZE = limits.MIN_SIZE  # LPIPS-VGG pools an image 4 times before its last layer; SSIM has a 7-px window
 MAX_SAMPLES = 4096
@@ -118,7 +118,7 @@ def check_singleview(cfg: DictConfig) -> None:
         check_folder("dataset.folder", d.folder)
     elif d.manifest is not None:
         if not Path(d.manifest).is_file():
-            raise Real3DError(f"dataset.manifest={d.manifest}: file not found ({Path(d.manifest).absolute()})")
+            raise Real3DError(f"dataset.manifest={d.manifest}: file not found{where(d.manifest)}")
     elif d.root is None:
         raise Real3DError("dataset.root is null: give the wild-image root, dataset.folder or dataset.manifest")
     else:
@@ -148,19 +148,10 @@ def check_folder(key: str, value: str) -> Path:
     """A folder the evaluation reads: it must exist (a relative path is the working directory's)."""
     path = Path(value).expanduser()
     if not path.exists():
-        raise Real3DError(f"{key}={value}: folder not found ({path.absolute()})")
+        raise Real3DError(f"{key}={value}: folder not found{where(value)}")
     if not path.is_dir():
         raise Real3DError(f"{key}={value}: is a file, not a folder")
     return path
-
-
-def project_path(value: str) -> str:
-    """A relative model path as the user's working directory has it, else as the project has it
-    (`model.path: checkpoints` finds the project's checkpoints/ from any folder)."""
-    path = Path(value).expanduser()
-    if path.is_absolute() or path.exists() or not (PROJECT_ROOT / path).exists():
-        return str(path)
-    return str(PROJECT_ROOT / path)
 
 
 def views_per_object(dataset: DictConfig) -> int:

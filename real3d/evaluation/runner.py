@@ -25,10 +25,11 @@ from omegaconf import DictConfig, OmegaConf
 from real3d.data.multiview_eval import check_protocol
 from real3d.errors import Real3DError
 from real3d.evaluation import outputs
-from real3d.evaluation.config import check_multiview, check_singleview, owned_output, project_path
+from real3d.evaluation.config import check_multiview, check_singleview, owned_output
 from real3d.evaluation.multiview import evaluate_multiview, reconstruct
 from real3d.evaluation.singleview import evaluate_singleview, list_wild_items
 from real3d.geometry import DEMO_ORBIT_FOVY_DEG, orbit_cameras
+from real3d.paths import project_path
 from real3d.rendering import render_orbit
 from real3d.staging import staged_folder
 

@@ -18,9 +18,9 @@ from real3d.evaluation.config import (
     SINGLEVIEW_RULES,
     check_multiview,
     check_singleview,
-    project_path,
 )
 from real3d.hydra_cli import hydra_error
+from real3d.paths import PROJECT_ROOT, project_path
 from tests.evaluation.configs import CONFIG_DIR, co3d_set, compose_eval, mv_overrides, sv_overrides
 from tests.helpers.fuzz import fuzz_settings
 
@@ -164,7 +164,7 @@ def test_sizes_beyond_the_memory_budget_name_the_key_and_the_largest_that_fits(
 
 def test_relative_model_path_is_the_working_directorys_then_the_projects(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert project_path("checkpoints") == str(eval_config.PROJECT_ROOT / "checkpoints")
+    assert project_path("checkpoints") == str(PROJECT_ROOT / "checkpoints")
     (tmp_path / "checkpoints").mkdir()
     assert project_path("checkpoints") == "checkpoints"
     assert project_path("nowhere") == "nowhere"
