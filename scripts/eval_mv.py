@@ -5,7 +5,9 @@
 
 The default computes what the original Real3D evaluation computes (`protocol: original`, fp16
 autocast on CUDA). Writes metrics.json (with the protocol, precision and masks used), metrics.csv,
-side_by_side/ and videos/ under output_dir (config/eval/).
+side_by_side/ and videos/ under output_dir (config/eval/), staged and moved into place when the
+evaluation succeeds (a rerun replaces the earlier results). The config is checked before the model
+loads; a mistake (Hydra's own errors included) is one line `eval_mv: error: ...`, exit code 2.
 """
 
 from __future__ import annotations

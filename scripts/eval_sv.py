@@ -5,7 +5,9 @@
     python scripts/eval_sv.py ... protocol=corrected   # reference composited on white, antialiased resizes
 
 Writes metrics.json (with the protocol, precision and FID network used), metrics.csv, side_by_side/
-and videos/ under output_dir (config/eval/eval_sv.yaml).
+and videos/ under output_dir (config/eval/eval_sv.yaml), staged and moved into place when the
+evaluation succeeds (a rerun replaces the earlier results). The config is checked before the model
+loads; a mistake (Hydra's own errors included) is one line `eval_sv: error: ...`, exit code 2.
 """
 
 from __future__ import annotations
