@@ -14,7 +14,7 @@ from real3d.data.base import PROTOCOLS
 from real3d.errors import Real3DError
 from real3d.evaluation import limits
 from real3d.evaluation.precision import PRECISIONS
-from real3d.memory_budget import budget_bytes, check_sizes
+from real3d.memory_budget import SizeCheck, budget_bytes, check_sizes
 from real3d.paths import project_path, where
 from real3d.staging import check_destination
 
@@ -96,13 +96,15 @@ def check_multiview(cfg: DictConfig) -> None:
     if d.get("mask_root") is not None:
         check_folder("dataset.mask_root", d.mask_root)
     check_destination(cfg.output_dir, "output_dir", owned_output)
-    render = _render(cfg)
+    check_sizes(multiview_sizes(cfg), budget_bytes())
+
+
+def multiview_sizes(cfg: DictConfig) -> list[SizeCheck]:
+    """eval_mv's sizes with what they allocate per object (`check_sizes` against a device's budget)."""
+    vis, d = cfg.visuals, cfg.dataset
     video = (int(vis.vis360_views), int(vis.vis360_size)) if vis.vis360 else None
-    views = views_per_object(d)
-    checks = limits.multiview_checks(
-        views, int(cfg.render_size), int(d.image_size), bool(cfg.lpips_enabled), video, render
-    )
-    check_sizes(checks, budget_bytes())
+    size, image = int(cfg.render_size), int(d.image_size)
+    return limits.multiview_checks(views_per_object(d), size, image, bool(cfg.lpips_enabled), video, _render(cfg))
 
 
 def check_singleview(cfg: DictConfig) -> None:
@@ -124,17 +126,22 @@ def check_singleview(cfg: DictConfig) -> None:
     else:
         check_folder("dataset.root", d.root)
     check_destination(cfg.output_dir, "output_dir", owned_output)
+    check_sizes(singleview_sizes(cfg), budget_bytes())
+
+
+def singleview_sizes(cfg: DictConfig) -> list[SizeCheck]:
+    """eval_sv's sizes with what they allocate per image (`check_sizes` against a device's budget)."""
+    o = cfg.orbit
     consistency = int(cfg.consistency.render_size) if cfg.consistency.enabled else None
-    checks = limits.singleview_checks(
+    return limits.singleview_checks(
         int(o.n_views),
         int(o.render_size),
         consistency,
-        int(d.image_size),
+        int(cfg.dataset.image_size),
         bool(cfg.lpips_enabled),
         bool(cfg.visuals.vis360),
         _render(cfg),
     )
-    check_sizes(checks, budget_bytes())
 
 
 def check_model(model: DictConfig) -> None:

@@ -25,10 +25,17 @@ from omegaconf import DictConfig, OmegaConf
 from real3d.data.multiview_eval import check_protocol
 from real3d.errors import Real3DError
 from real3d.evaluation import outputs
-from real3d.evaluation.config import check_multiview, check_singleview, owned_output
+from real3d.evaluation.config import (
+    check_multiview,
+    check_singleview,
+    multiview_sizes,
+    owned_output,
+    singleview_sizes,
+)
 from real3d.evaluation.multiview import evaluate_multiview, reconstruct
 from real3d.evaluation.singleview import evaluate_singleview, list_wild_items
 from real3d.geometry import DEMO_ORBIT_FOVY_DEG, orbit_cameras
+from real3d.memory_budget import budget_bytes, check_sizes
 from real3d.paths import project_path
 from real3d.rendering import render_orbit
 from real3d.staging import staged_folder
@@ -90,6 +97,7 @@ def _multiview(cfg: DictConfig, out_dir: Path) -> dict:
 
     protocol = check_protocol(str(cfg.protocol))
     model, checkpoint = load_model(cfg)
+    check_sizes(multiview_sizes(cfg), budget_bytes(_device(model)))  # on a GPU: its free memory too
     dataset = instantiate(
         cfg.dataset,
         cond_image_size=int(model.cfg.cond_image_size),
@@ -169,6 +177,7 @@ def _singleview(cfg: DictConfig, out_dir: Path) -> dict:
     )
     model, checkpoint = load_model(cfg)
     device = _device(model)
+    check_sizes(singleview_sizes(cfg), budget_bytes(device))  # on a GPU: its free memory too
     lpips_model = _lpips(cfg, device)
     p = cfg.pretrained
     clip = pretrained.build_clip(p.clip, p.clip_config, allow_random=bool(p.allow_random), device=device, root=p.root)
