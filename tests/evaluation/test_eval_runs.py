@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import PIL.Image
@@ -20,9 +23,9 @@ from real3d.errors import Real3DError
 from real3d.evaluation import outputs
 from real3d.evaluation.runner import run_multiview, run_singleview, skip_reasons
 from real3d.evaluation.singleview import WildItem, evaluate_singleview
-from real3d.staging import terminate_as_interrupt
 from tests.conftest import TINY_MODEL_DIR
 from tests.data import test_mvimgnet, test_omniobject3d
+from tests.data.test_co3d import NAMES
 from tests.evaluation.configs import ROOT, co3d_set, compose_eval, mv_overrides, sv_overrides
 from tests.evaluation.test_singleview_eval import write_rgba
 from tests.helpers.cli import run_entry, user_error
@@ -101,12 +104,6 @@ def test_ctrl_c_keeps_the_earlier_results_and_leaves_nothing_partial(tmp_path: P
     assert written and not written[0].is_relative_to(out)  # the run wrote into its staging folder only
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert leftovers(tmp_path) == []
-
-
-def test_sigterm_raises_keyboard_interrupt_inside_the_staged_block() -> None:
-    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
-        os.kill(os.getpid(), signal.SIGTERM)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_eval_mv_cli_on_an_empty_root_exits_2_in_one_line(tmp_path: Path) -> None:
@@ -207,3 +204,22 @@ def test_wild_reader_skips_an_image_bomb(readers: dict, tiny_model, tmp_path: Pa
     result = evaluate_singleview(tiny_model, [WildItem("bomb.png", bomb)], None, None, image_size=32, n_views=2,
                                  render_size=16, consistency=False)  # fmt: skip
     assert result["num_skipped"] == 1 and "DecompressionBomb" in result["skipped"][0]["reason"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_run_is_one_line_exit_130_and_leaves_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+    root, split = co3d_set(tmp_path, good=1)
+    split.write_text(json.dumps({"test": [["chair/good0", *NAMES]] * 500}))
+    argv = [*mv_overrides(root, split, tmp_path / "out"), "render_size=64", "model.render.num_samples_per_ray=64"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "eval_mv.py"), *argv], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".out.") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # inside the evaluation
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.splitlines()[-1] == "eval_mv: interrupted" and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
