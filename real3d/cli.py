@@ -10,11 +10,14 @@ from real3d.errors import Real3DError
 
 USER_ERROR = 2  # exit code of a user's mistake, as argparse uses for a bad command line
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as a shell reports it
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # where str.splitlines breaks
 
 
 def error_line(prog: str, message: object) -> str:
-    """The one error line every entry script prints (argparse's own format)."""
-    return f"{prog}: error: {message}"
+    """The one error line every entry script prints (argparse's own format); line breaks inside the
+    message (a path or value the user typed may hold one) are shown escaped."""
+    text = "".join(ch.encode("unicode_escape").decode() if ch in _LINE_BREAKS else ch for ch in str(message))
+    return f"{prog}: error: {text}"
 
 
 def report_error(prog: str, message: object) -> None:

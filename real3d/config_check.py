@@ -72,6 +72,7 @@ def check_config(cfg: DictConfig, rules: Iterable[Rule]) -> None:
         except (OmegaConfBaseException, ValueError, TypeError, ArithmeticError) as exc:
             raise Real3DError(f"{rule.key}: cannot be read ({_first_line(exc)}); it must be {rule.describe()}") from exc
         if value is _ABSENT:
+            _check_sections(cfg, rule.key)
             continue
         if isinstance(value, DictConfig) or OmegaConf.is_list(value) or not rule.accepts(value):
             raise Real3DError(f"{rule.key}={_show(value)}: must be {rule.describe()}")
@@ -83,6 +84,18 @@ _ABSENT = object()
 def _number(bound: float) -> str:
     """A bound as written: whole numbers in full (4294967295, not 4.29497e+09)."""
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def _check_sections(cfg: DictConfig, key: str) -> None:
+    """An absent key passes, unless a section above it was replaced by a value (`visuals=3`)."""
+    parts = key.split(".")
+    for depth in range(1, len(parts)):
+        section = ".".join(parts[:depth])
+        value = OmegaConf.select(cfg, section, default=_ABSENT, throw_on_resolution_failure=False)
+        if value is _ABSENT:
+            return
+        if not isinstance(value, DictConfig):
+            raise Real3DError(f"{section}={_show(value)}: must be a section (with {parts[depth]}: ...), not a value")
 
 
 def _first_line(exc: BaseException) -> str:

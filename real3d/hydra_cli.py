@@ -102,10 +102,42 @@ def precheck(
         with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
             cfg = compose(config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise Real3DError(hydra_error_line(exc)) from exc
+        line = hydra_error_line(exc)
+        if "Cannot find primary config" in line:
+            names = sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+            line = line.rstrip(".") + f"; available: {', '.join(names)}"
+        raise Real3DError(line) from exc
     if check is not None:
         check(cfg)
     return cfg
+
+
+def hydra_error(
+    config_dir: str | os.PathLike,
+    config_name: str,
+    argv: list[str],
+    check: Callable[[DictConfig], None] | None = None,
+) -> str | None:
+    """Why the command line `argv` would stop before the task (one line), or None when it composes and passes
+    `check` -- or selects one of Hydra's own modes (--help, --cfg, -m, ...), which Hydra handles."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    messages: list[str] = []
+
+    def error(message: str) -> None:
+        messages.append(message)
+        raise Real3DError(message)
+
+    parser.error = error  # type: ignore[method-assign]
+    try:
+        args = parser.parse_args(list(argv))
+        if not _is_plain_run(args):
+            return None
+        precheck(config_dir, args.config_name or config_name, args.overrides, check)
+    except Real3DError as exc:
+        return str(exc)
+    return None
 
 
 @contextlib.contextmanager

@@ -1,22 +1,29 @@
 """Curate in-the-wild photos into a single-view training set (see config/curate.yaml).
 
 python scripts/curate.py input_dir=photos/ output_dir=data/curated [model_score.model.path=...]
+
+The config is checked before any photo (every key one line naming it; Hydra's own errors too); a rerun
+on the same output_dir resumes: it appends to the manifest and skips the photos already judged.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from real3d.cli import run_cli
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without install
+
+from real3d.cli import run_cli  # noqa: E402
+from real3d.hydra_cli import run_hydra  # noqa: E402
 
 
 def run(cfg: DictConfig) -> int:
-    """Curate, print the summary; a user error (checked before any photo where it can be: input,
-    rembg model file, model weights) is one line on stderr and exit code 2, as the other scripts."""
+    """Curate, print the summary; a user error (checked before any photo where it can be: config, input,
+    output, rembg model file, model weights) is one line on stderr and exit code 2, as the other scripts."""
     return run_cli(_curate, "curate", cfg)
 
 
@@ -29,10 +36,5 @@ def _curate(cfg: DictConfig) -> int:
     return 0
 
 
-@hydra.main(version_base="1.3", config_path="../config", config_name="curate")
-def main(cfg: DictConfig) -> None:
-    sys.exit(run(cfg))
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(run_hydra(run, "curate", ROOT / "config", "curate"))

@@ -323,22 +323,57 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
+MAX_RETRIES = 100
+
+
+def retries(value: str) -> int:
+    """argparse type: reconnections per file, 0 to MAX_RETRIES."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if not 0 <= count <= MAX_RETRIES:
+        raise argparse.ArgumentTypeError(f"{count} is not in [0, {MAX_RETRIES}]")
+    return count
+
+
+def folder(value: str) -> Path:
+    """argparse type: a folder to write into (it may not exist yet; a file is refused)."""
+    path = Path(value).expanduser()
+    if not value or (path.exists() and not path.is_dir()):
+        raise argparse.ArgumentTypeError(f"{value!r} is a file, not a folder" if value else "an empty path")
+    return path
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """Create the folder (and its parents) now, so that a folder that cannot be written is one line up front."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Real3DError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise Real3DError(f"{flag} {path}: cannot write there (permission denied)")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=GROUPS, metavar="NAME", help=f"Any of: {' '.join(GROUPS)}.")
     parser.add_argument("--list", action="store_true", help="Say what each name fetches and where, then stop.")
     parser.add_argument("--force", action="store_true", help="Replace files that differ from the published ones.")
     parser.add_argument(
-        "--checkpoints-dir", type=Path, default=PROJECT_ROOT / "checkpoints", help="Default: the project's."
+        "--checkpoints-dir", type=folder, default=PROJECT_ROOT / "checkpoints", help="Default: the project's."
     )
     parser.add_argument(
         "--u2net-dir",
-        type=Path,
+        type=folder,
         default=default_model_paths("u2net")[0].parent,
         help="rembg's model folder (default: $U2NET_HOME or ~/.u2net).",
     )
     parser.add_argument(
-        "--retries", type=int, default=5, help="Reconnections per file and run after a lost connection."
+        "--retries",
+        type=retries,
+        default=5,
+        help=f"Reconnections per file and run after a lost connection (0 to {MAX_RETRIES}).",
     )
     parser.add_argument("--no-progress", action="store_true", help="No progress bars.")
     return parser.parse_args(argv)
@@ -358,12 +393,15 @@ def _download(args: argparse.Namespace) -> int:
             source = f"hub {d.repo_id}/{d.filename}" if d.repo_id else d.url
             print(f"{d.group:<10} {destination(d, args.checkpoints_dir, args.u2net_dir)}  <- {source} ({d.what})")
         return 0
+    check_writable(args.checkpoints_dir, "--checkpoints-dir")
+    if any(d.dest.startswith("u2net:") for d in chosen):
+        check_writable(args.u2net_dir, "--u2net-dir")
     outcomes, failures = [], 0
     for d in chosen:
         dest = destination(d, args.checkpoints_dir, args.u2net_dir)
         try:
             status = fetch(d, dest, force=args.force, retries=args.retries, progress=not args.no_progress)
-        except Real3DError as exc:
+        except (Real3DError, OSError) as exc:  # OSError: the disk, not the network (full, read-only)
             report_error(PROG, f"{d.group}: {exc}")
             status, failures = "FAILED", failures + 1
         outcomes.append(Outcome(d, dest, status))

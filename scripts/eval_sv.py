@@ -5,7 +5,9 @@
     python scripts/eval_sv.py ... protocol=corrected   # reference composited on white, antialiased resizes
 
 Writes metrics.json (with the protocol, precision and FID network used), metrics.csv, side_by_side/
-and videos/ under output_dir (config/eval/eval_sv.yaml).
+and videos/ under output_dir (config/eval/eval_sv.yaml), staged and moved into place when the
+evaluation succeeds (a rerun replaces the earlier results). The config is checked before the model
+loads; a mistake (Hydra's own errors included) is one line `eval_sv: error: ...`, exit code 2.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import os
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,14 +23,15 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without install
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))  # the config search path (config/pretrained)
 
 from real3d.cli import run_cli  # noqa: E402
+from real3d.hydra_cli import run_hydra  # noqa: E402
 
 
-@hydra.main(version_base="1.3", config_path="../config/eval", config_name="eval_sv")
-def main(cfg: DictConfig) -> None:
+def job(cfg: DictConfig) -> int:
+    """One evaluation; the config is checked before the model loads."""
     from real3d.evaluation.runner import run_singleview
 
-    sys.exit(run_cli(run_singleview, "eval_sv", cfg))
+    return run_cli(run_singleview, "eval_sv", cfg)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_hydra(job, "eval_sv", ROOT / "config" / "eval", "eval_sv"))

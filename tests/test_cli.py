@@ -72,3 +72,8 @@ def test_every_entry_script_uses_the_guard_and_tools_live_apart() -> None:
 def test_ctrl_c_is_one_line_and_exit_code_130(capsys: pytest.CaptureFixture) -> None:
     assert run_cli(_raise, "run", KeyboardInterrupt()) == 130
     assert capsys.readouterr().err.splitlines() == ["run: interrupted"]
+
+
+def test_a_line_break_in_a_message_stays_on_one_line(capsys: pytest.CaptureFixture) -> None:
+    assert run_cli(_raise, "eval_mv", Real3DError("model folder not found: a\nb\r")) == 2
+    assert capsys.readouterr().err.splitlines() == ["eval_mv: error: model folder not found: a\\nb\\r"]

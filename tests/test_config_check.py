@@ -75,3 +75,9 @@ def test_bounds_and_lists_are_shown_as_written() -> None:
     assert Rule("lr", "float", 0, 1e-3).describe() == "a number in [0, 0.001]"
     with pytest.raises(Real3DError, match=r"^optimizer\.lr=\[1, 2\]: must be a number in \[0, 1\]$"):
         check_config(_config(optimizer__lr=[1, 2]), RULES)
+
+
+def test_a_section_replaced_by_a_value_is_named() -> None:
+    cfg = _config(training=7)
+    with pytest.raises(Real3DError, match=r"^training=7: must be a section \(with total_iterations: \.\.\.\)"):
+        check_config(cfg, RULES)

@@ -12,12 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from real3d import pretrained
 from real3d.inference.background import default_model_paths
 from real3d.models.loading import RELEASED_WEIGHTS
 from scripts.download_weights import (
     DOWNLOADS,
+    GROUPS,
     Download,
     DownloadError,
     destination,
@@ -25,6 +28,8 @@ from scripts.download_weights import (
     main,
     partial_path,
 )
+from tests.helpers.cli import user_error
+from tests.helpers.fuzz import fuzz_settings
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -287,3 +292,61 @@ def test_list_names_each_file_and_its_place(tmp_path: Path, capsys: pytest.Captu
     assert lines[1].startswith("u2net") and str(tmp_path / "u2net.onnx") in lines[1]
     with pytest.raises(SystemExit):
         main(["--only", "weights"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--retries", "-1"], "argument --retries: -1 is not in [0, 100]"),
+        (["--retries", "many"], "argument --retries: 'many' is not an integer"),
+        (["--only"], "argument --only: expected at least one argument"),
+        (["--only", "weights"], "argument --only: invalid choice: 'weights'"),
+        (["--checkpoints-dir", ""], "argument --checkpoints-dir: an empty path"),
+    ],
+)
+def test_bad_flags_are_one_line_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in user_error(capsys.readouterr().err, "download_weights")
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_before_any_download(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(SystemExit):
+        main(["--checkpoints-dir", str(a_file)])
+    assert f"'{a_file}' is a file, not a folder" in user_error(capsys.readouterr().err, "download_weights")
+    assert main(["--only", "lpips", "--checkpoints-dir", str(a_file / "sub")]) == 2
+    assert user_error(capsys.readouterr().err, "download_weights").startswith(f"--checkpoints-dir {a_file / 'sub'}:")
+
+
+@fuzz_settings(60)
+@given(
+    only=st.lists(st.sampled_from([*GROUPS, "weights", "", "REAL3D"]), max_size=4),
+    retries=st.one_of(st.integers(-5, 200).map(str), st.text(max_size=4)),
+    folder=st.one_of(st.text(max_size=8), st.just("a_file")),
+)
+def test_fuzz_list_only_retries_and_folders(tmp_path_factory, only, retries, folder) -> None:
+    """--list with any --only, --retries and folder values: the list (exit 0) or one error line (exit 2)."""
+    import contextlib
+    import io
+
+    cwd = tmp_path_factory.mktemp("dl")
+    (cwd / "a_file").write_text("x")
+    argv = ["--list", "--retries", retries, "--checkpoints-dir", str(cwd / folder) if folder else ""]
+    argv += ["--only", *only] if only else []
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()) as out:
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    assert code in (0, 2)
+    if code == 2:
+        user_error(err.getvalue(), "download_weights")
+    else:
+        assert out.getvalue().count("\n") == len([d for d in DOWNLOADS if d.group in (only or GROUPS)])
+    assert sorted(p.name for p in cwd.iterdir()) == ["a_file"]  # --list writes nothing

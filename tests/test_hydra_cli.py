@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 from real3d.errors import Real3DError
-from real3d.hydra_cli import hydra_error_line, precheck
+from real3d.hydra_cli import hydra_error, hydra_error_line, precheck
 
 
 def test_a_missing_group_option_lists_the_options_inline() -> None:
@@ -48,3 +48,14 @@ def test_precheck_composes_as_the_run_does_and_applies_the_check(tmp_path) -> No
         precheck(tmp_path, "app", ["m=1"], positive)
     with pytest.raises(Real3DError, match="Cannot find primary config 'nope'"):
         precheck(tmp_path, "nope", [], None)
+
+
+def test_hydra_error_says_why_a_command_line_stops_or_none(tmp_path) -> None:
+    (tmp_path / "app.yaml").write_text("n: 3\nsection:\n  k: 1\n")
+    (tmp_path / "other.yaml").write_text("n: 4\n")
+    assert hydra_error(tmp_path, "app", ["n=5", "section.k=2"]) is None
+    assert hydra_error(tmp_path, "app", ["--help"]) is None  # Hydra's own modes go to Hydra
+    assert hydra_error(tmp_path, "app", ["-m", "n=1,2"]) is None
+    assert hydra_error(tmp_path, "app", ["section.nope=1"]).startswith("Could not override 'section.nope'")
+    assert hydra_error(tmp_path, "app", ["--bogus"]) == "unrecognized arguments: --bogus"
+    assert hydra_error(tmp_path, "app", ["-cn", "x"]).endswith("available: app, other")

@@ -26,100 +26,29 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from real3d.curation.config import check_curate, check_output
 from real3d.curation.manifest import JsonlLog
 from real3d.curation.report import contact_sheet, summarize
 from real3d.curation.scoring import CycleScorer, curriculum_cameras, fixed_cameras
+from real3d.curation.sources import WORK_DIR, assign_names, find_mask, find_sources
 from real3d.curation.stages import IMAGE_EXTENSIONS, Result, Task, process_image, rembg_remover
 from real3d.data.splits import write_split
 from real3d.data.wild import WILD_ALPHA_THRESHOLD
 from real3d.errors import Real3DError
 from real3d.io import atomic_path, atomic_write_text
+from real3d.paths import project_path
 
 log = logging.getLogger(__name__)
 
 STAGE_KEYS = ("foreground", "geometry", "quality", "crop")
-WORK_DIR = ".curate"
 # Score used by `top_fraction`, and whether higher is better.
 RANK_KEYS = {"psnr": ("cycle_psnr", True), "lpips": ("cycle_lpips", False), "clip": ("clip_similarity", True)}
-
-
-# ----------------------------------------------------------------------------- inputs
-
-
-def _list_entries(input_list: Any) -> list[Path]:
-    """Paths from a text file (one per line, '#' comments; relative to the file) or a list."""
-    if isinstance(input_list, (list, tuple)):
-        return [Path(p).expanduser() for p in input_list]
-    list_path = Path(input_list).expanduser()
-    if not list_path.is_file():
-        raise Real3DError(f"input_list not found: {list_path}")
-    lines = [line.strip() for line in list_path.read_text().splitlines()]
-    return [
-        (p if p.is_absolute() else list_path.parent / p)
-        for p in (Path(line).expanduser() for line in lines if line and not line.startswith("#"))
-    ]
-
-
-def find_sources(input_dir: str | None, input_list: Any, exclude: Path | None = None) -> list[tuple[Path, str]]:
-    """(absolute path, relative name) of every input photo, sorted; `exclude` (the output) skipped."""
-    if input_dir is None and input_list is None:
-        raise Real3DError("give input_dir=<folder of photos> or input_list=<file listing photos>")
-    root = Path(input_dir).expanduser().resolve() if input_dir is not None else None
-    if input_list is not None:
-        paths = [p.resolve() for p in _list_entries(input_list)]
-    else:
-        if not root.is_dir():
-            raise Real3DError(f"input_dir not found: {root}")
-        paths = sorted(
-            p.resolve()
-            for p in root.rglob("*")
-            if p.suffix.lower() in IMAGE_EXTENSIONS
-            and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
-    sources = []
-    for path in paths:
-        if exclude is not None and path.is_relative_to(exclude):
-            continue
-        rel = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
-        sources.append((path, rel.as_posix()))
-    return sources
-
-
-def find_mask(mask_dir: str | None, rel: str) -> str | None:
-    """`<mask_dir>/<rel without suffix>.png`, or MVImgNet's `<mask_dir>/<rel>.png`, if present."""
-    if mask_dir is None:
-        return None
-    for candidate in (Path(mask_dir) / Path(rel).with_suffix(".png"), Path(mask_dir) / f"{rel}.png"):
-        if candidate.is_file():
-            return str(candidate)
-    return None
-
-
-def assign_names(sources: list[tuple[Path, str]], known: dict[str, str]) -> dict[str, str]:
-    """Unique crop names (relative path without suffix); names from earlier runs are kept."""
-    names = dict(known)
-    used = set(known.values())
-    for path, rel in sources:
-        source = str(path)
-        if source in names:
-            continue
-        stem = Path(rel).with_suffix("").as_posix()
-        name = stem
-        if name in used:
-            name = f"{stem}_{Path(rel).suffix.lstrip('.').lower()}"
-        n = 2
-        while name in used:
-            name, n = f"{stem}_{n}", n + 1
-        names[source] = name
-        used.add(name)
-    return names
 
 
 # ----------------------------------------------------------------------------- stages 1-3
@@ -282,12 +211,13 @@ class Curation:
 
     def __init__(self, cfg: dict) -> None:
         self.cfg = cfg
-        if not cfg.get("output_dir"):
-            raise Real3DError("give output_dir=<folder for the curated dataset>")
-        self.out = Path(cfg["output_dir"]).expanduser().resolve()
+        self.out = check_output(cfg.get("output_dir")).resolve()
         if cfg.get("overwrite"):
             self._clear()
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Real3DError(f"output_dir={cfg['output_dir']}: cannot write there ({exc.strerror or exc})") from exc
         self.manifest = JsonlLog(self.out / "manifest.jsonl")
         self.pending = JsonlLog(self.out / WORK_DIR / "pending.jsonl")  # passed 1–3, await model
         self.model_scores = JsonlLog(self.out / WORK_DIR / "model_scores.jsonl")
@@ -440,7 +370,11 @@ class Curation:
 
 
 def curate(cfg: DictConfig | dict) -> dict[str, Any]:
-    """Run the curation described by `config/curate.yaml` (or an equal dict); returns the summary."""
-    if isinstance(cfg, DictConfig):
-        cfg = OmegaConf.to_container(cfg, resolve=True)
+    """Run the curation described by `config/curate.yaml` (or an equal dict), checked first; returns the summary."""
+    cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
+    check_curate(cfg)
+    cfg = OmegaConf.to_container(cfg, resolve=True)
+    model = cfg["model_score"]["model"]
+    if model["path"] is not None:
+        model["path"] = project_path(model["path"])  # the project's checkpoints/ from any folder
     return Curation(cfg).run()

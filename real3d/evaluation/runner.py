@@ -4,23 +4,41 @@ evaluate, write metrics.json, metrics.csv, side-by-side images and optional 360Â
 metrics.json records what ran: `protocol` (original | corrected), `precision` (fp16 | fp32),
 `masks` (multi-view: which masks the reader used) and `fid_network` (single-view: which Inception
 weights, or null without FID).
+
+The config is checked before the model loads (`real3d.evaluation.config`). Everything is written into
+a staging folder beside `output_dir` and moved into place when the evaluation succeeds, replacing an
+earlier evaluation's results there; an evaluation in which no object could be evaluated is an error
+that names the dataset root and why the objects were skipped.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
+from collections import Counter
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from real3d.data.multiview_eval import check_protocol
+from real3d.errors import Real3DError
 from real3d.evaluation import outputs
+from real3d.evaluation.config import (
+    check_multiview,
+    check_singleview,
+    multiview_sizes,
+    owned_output,
+    singleview_sizes,
+)
 from real3d.evaluation.multiview import evaluate_multiview, reconstruct
 from real3d.evaluation.singleview import evaluate_singleview, list_wild_items
 from real3d.geometry import DEMO_ORBIT_FOVY_DEG, orbit_cameras
+from real3d.memory_budget import budget_bytes, check_sizes
+from real3d.paths import project_path
 from real3d.rendering import render_orbit
+from real3d.staging import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +73,31 @@ def _device(model) -> torch.device:
 
 def run_multiview(cfg: DictConfig) -> dict:
     """Multi-view evaluation of one dataset; returns the result written to metrics.json."""
+    check_multiview(cfg)
+    cfg.model.path = project_path(cfg.model.path)  # the project's checkpoints/ from any folder
+    with staged_folder(cfg.output_dir, "output_dir", owned_output) as staging:
+        result = _multiview(cfg, staging)
+    log.info(
+        "%s (%s protocol, %s): %d objects (%d skipped); all views %s; novel views %s -> %s",
+        cfg.dataset_name,
+        result["protocol"],
+        result["precision"],
+        result["num_objects"],
+        result["num_skipped"],
+        _fmt(result["all_views"]),
+        _fmt(result["novel_views"]),
+        Path(cfg.output_dir) / "metrics.json",
+    )
+    return result
+
+
+def _multiview(cfg: DictConfig, out_dir: Path) -> dict:
+    """Evaluate and write every output into `out_dir`."""
     from hydra.utils import instantiate
 
-    out_dir = Path(cfg.output_dir)
     protocol = check_protocol(str(cfg.protocol))
     model, checkpoint = load_model(cfg)
+    check_sizes(multiview_sizes(cfg), budget_bytes(_device(model)))  # on a GPU: its free memory too
     dataset = instantiate(
         cfg.dataset,
         cond_image_size=int(model.cfg.cond_image_size),
@@ -94,29 +132,37 @@ def run_multiview(cfg: DictConfig) -> dict:
         protocol=protocol,
         precision=str(cfg.precision),
     )
+    check_evaluated(result, "objects", f"dataset.root={cfg.dataset.root}")
     result = {"dataset": str(cfg.dataset_name), "num_listed": len(dataset), "masks": dataset.mask_source, **result}
     outputs.write_metrics_json(out_dir / "metrics.json", result, OmegaConf.to_container(cfg, resolve=True), checkpoint)
     columns = [f"{g}.{m}" for g in ("all_views", "novel_views") for m in ("psnr", "ssim", "lpips")]
     outputs.write_objects_csv(out_dir / "metrics.csv", result["objects"], columns)
-    log.info(
-        "%s (%s protocol, %s): %d objects (%d skipped); all views %s; novel views %s -> %s",
-        cfg.dataset_name,
-        protocol,
-        result["precision"],
-        result["num_objects"],
-        result["num_skipped"],
-        _fmt(result["all_views"]),
-        _fmt(result["novel_views"]),
-        out_dir / "metrics.json",
-    )
     return result
 
 
 def run_singleview(cfg: DictConfig) -> dict:
     """Single-view (orbit + self-consistency) evaluation; returns the result written to metrics.json."""
+    check_singleview(cfg)
+    cfg.model.path = project_path(cfg.model.path)  # the project's checkpoints/ from any folder
+    with staged_folder(cfg.output_dir, "output_dir", owned_output) as staging:
+        result = _singleview(cfg, staging)
+    log.info(
+        "single-view: %d images (%d skipped); orbit CLIP %.4f LPIPS %.4f; FID %s; consistency %s -> %s",
+        result["num_objects"],
+        result["num_skipped"],
+        result["orbit"].get("clip", float("nan")),
+        result["orbit"].get("lpips", float("nan")),
+        result["fid"],
+        _fmt(result.get("consistency", {})),
+        Path(cfg.output_dir) / "metrics.json",
+    )
+    return result
+
+
+def _singleview(cfg: DictConfig, out_dir: Path) -> dict:
+    """Evaluate and write every output into `out_dir`."""
     from real3d import pretrained
 
-    out_dir = Path(cfg.output_dir)
     protocol = check_protocol(str(cfg.protocol))
     d = cfg.dataset
     items = list_wild_items(
@@ -131,6 +177,7 @@ def run_singleview(cfg: DictConfig) -> dict:
     )
     model, checkpoint = load_model(cfg)
     device = _device(model)
+    check_sizes(singleview_sizes(cfg), budget_bytes(device))  # on a GPU: its free memory too
     lpips_model = _lpips(cfg, device)
     p = cfg.pretrained
     clip = pretrained.build_clip(p.clip, p.clip_config, allow_random=bool(p.allow_random), device=device, root=p.root)
@@ -173,6 +220,8 @@ def run_singleview(cfg: DictConfig) -> dict:
         protocol=protocol,
         precision=str(cfg.precision),
     )
+    source = next(f"dataset.{k}={d[k]}" for k in ("folder", "manifest", "root") if d[k] is not None)
+    check_evaluated(result, "images", source)
     result = {
         "dataset": "wild",
         "num_listed": len(items),
@@ -182,17 +231,30 @@ def run_singleview(cfg: DictConfig) -> dict:
     outputs.write_metrics_json(out_dir / "metrics.json", result, OmegaConf.to_container(cfg, resolve=True), checkpoint)
     columns = ["clip", "lpips", *(f"consistency.{k}" for k in ("psnr", "ssim", "lpips", "clip"))]
     outputs.write_objects_csv(out_dir / "metrics.csv", result["objects"], columns)
-    log.info(
-        "single-view: %d images (%d skipped); orbit CLIP %.4f LPIPS %.4f; FID %s; consistency %s -> %s",
-        result["num_objects"],
-        result["num_skipped"],
-        result["orbit"].get("clip", float("nan")),
-        result["orbit"].get("lpips", float("nan")),
-        result["fid"],
-        _fmt(result.get("consistency", {})),
-        out_dir / "metrics.json",
-    )
     return result
+
+
+def check_evaluated(result: dict, what: str, source: str) -> None:
+    """A run that evaluated nothing is an error naming where the items came from and why they were skipped."""
+    if result["num_objects"] > 0:
+        return
+    skipped = result["skipped"]
+    if not skipped:
+        raise Real3DError(f"nothing evaluated: no {what} listed under {source}")
+    reasons = skip_reasons(skipped)
+    raise Real3DError(f"nothing evaluated: all {len(skipped)} {what} under {source} were skipped: {reasons}")
+
+
+def skip_reasons(skipped: list[dict], shown: int = 3) -> str:
+    """Skip reasons counted, the most frequent first: paths in a reason are shown as <path>, so one cause
+    (a missing folder, an unreadable file) counts once, with the first item it hit."""
+    keys = [re.sub(r"'?[^\s':,()]*/[^\s':,()]*'?", "<path>", str(s["reason"])) for s in skipped]
+    first = {}
+    for key, item in zip(keys, skipped, strict=True):
+        first.setdefault(key, item["name"])
+    counts = Counter(keys).most_common()
+    text = "; ".join(f"{n} x {key} (e.g. {first[key]})" for key, n in counts[:shown])
+    return text + (f"; and {len(counts) - shown} other reasons" if len(counts) > shown else "")
 
 
 def _fmt(metrics: dict) -> str:

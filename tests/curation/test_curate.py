@@ -331,7 +331,7 @@ def test_cli_reports_a_user_error_in_one_line(photos: dict, tmp_path: Path, caps
     missing = tmp_path / "missing"
     code = run_cli(make_cfg(photos, tmp_path / "out", f"input_dir={missing}"))
     assert code == 2
-    assert capsys.readouterr().err.splitlines() == [f"curate: error: input_dir not found: {missing}"]
+    assert capsys.readouterr().err.splitlines() == [f"curate: error: input_dir={missing}: folder not found"]
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 import sys
 from pathlib import Path
@@ -81,8 +82,14 @@ def test_cli_reports_user_errors_in_one_line(tmp_path, monkeypatch, capsys):
     """The script turns a Real3DError into one line on stderr and exit code 2 (run in-process)."""
     argv = ["eval_mv.py", f"model.path={tmp_path / 'nowhere'}", "device=cpu", f"output_dir={tmp_path / 'out'}"]
     monkeypatch.setattr(sys, "argv", argv)
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(ROOT / "scripts" / "eval_mv.py"), run_name="__main__")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(ROOT / "scripts" / "eval_mv.py"), run_name="__main__")
+    finally:  # Hydra's job logging writes to this test's captured stdout: later tests must not log there
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert exit_info.value.code == 2
     stderr = capsys.readouterr().err
     errors = [line for line in stderr.splitlines() if line.startswith("eval_mv: error:")]
