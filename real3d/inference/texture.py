@@ -18,6 +18,7 @@ import trimesh
 from tqdm import tqdm
 
 from real3d.errors import Real3DError
+from real3d.inference.export import for_file, glb_bytes
 from real3d.io import atomic_write_bytes
 
 TEXTURE_FORMATS = ("obj", "glb")
@@ -178,21 +179,26 @@ def bake_texture(
     return trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False)
 
 
-def export_textured_mesh(mesh: trimesh.Trimesh, path_without_suffix: str | Path, fmt: str) -> list[Path]:
-    """Write a textured mesh as OBJ (+ MTL + PNG named after it) or GLB (texture inside); the paths written."""
+def export_textured_mesh(
+    mesh: trimesh.Trimesh, path_without_suffix: str | Path, fmt: str, up_axis: str = "y"
+) -> list[Path]:
+    """Write a textured mesh as OBJ (+ MTL + PNG named after it) or GLB (texture inside); the paths written.
+
+    With smooth vertex normals, +Y up by default (`real3d.inference.export.FILE_AXES`).
+    """
     fmt = fmt.lower()
     if fmt not in TEXTURE_FORMATS:
         raise Real3DError(f"textured mesh format must be one of {TEXTURE_FORMATS}, got {fmt!r}")
     base = Path(path_without_suffix)
+    oriented = for_file(mesh, up_axis)
     if fmt == "glb":
         path = base.with_name(base.name + ".glb")
-        atomic_write_bytes(path, mesh.export(file_type="glb"))
+        atomic_write_bytes(path, glb_bytes(oriented))
         return [path]
-    named = mesh.copy()
-    named.visual.material = copy.copy(mesh.visual.material)
-    named.visual.material.name = base.name  # the texture and MTL files are named after the mesh
+    oriented.visual.material = copy.copy(mesh.visual.material)
+    oriented.visual.material.name = base.name  # the texture and MTL files are named after the mesh
     text, files = trimesh.exchange.obj.export_obj(
-        named, include_normals=False, return_texture=True, mtl_name=f"{base.name}.mtl"
+        oriented, include_normals=True, return_texture=True, mtl_name=f"{base.name}.mtl"
     )
     written = []
     for name, data in files.items():  # texture and material first: the OBJ that names them comes last
