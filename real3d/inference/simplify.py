@@ -39,7 +39,10 @@ def simplify_mesh(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
         faces = faces.astype(np.int64)
         faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
     if len(faces) > target_faces:
-        raise Real3DError(f"the mesh cannot be decimated to {target_faces} faces ({len(faces)} left)")
+        raise Real3DError(
+            f"the mesh cannot be decimated to {target_faces} faces ({len(faces)} left, as small as its pieces go): "
+            "give a larger face budget, or drop the floaters first"
+        )
     used, faces = np.unique(faces, return_inverse=True)
     return trimesh.Trimesh(
         vertices=vertices[used].astype(np.float32), faces=faces.reshape(-1, 3).astype(np.int64), process=False
