@@ -24,6 +24,10 @@ from real3d.io import atomic_write_bytes
 TEXTURE_FORMATS = ("obj", "glb")
 DEFAULT_QUERY_BATCH = 65536  # points per field query when neither the caller nor the renderer sets a chunk size
 _RASTER_BATCH = 1 << 20  # candidate texels tested at once by the rasteriser (bounds its memory)
+# Largest chart, as a share of the mesh's area (xatlas `ChartOptions.max_chart_area`; 0: no limit, xatlas's and
+# TripoSR's default). Unbounded charts make xatlas 4-20x slower on marching-cubes meshes with no gain in
+# stretch; the limit costs ~10% of the atlas's filled share (tools/bench_texture.py, docs/performance.md).
+CHART_AREA = 0.003
 
 
 def atlas_padding(texture_resolution: int) -> int:
@@ -31,17 +35,25 @@ def atlas_padding(texture_resolution: int) -> int:
     return max(2, round(texture_resolution / 256))
 
 
-def make_atlas(mesh: trimesh.Trimesh, texture_resolution: int, padding: int) -> tuple[np.ndarray, ...]:
-    """xatlas charts packed for `texture_resolution`: (vmapping [V'], faces [F,3], uv [V',2] in [0,1])."""
+def make_atlas(
+    mesh: trimesh.Trimesh, texture_resolution: int, padding: int, chart_area: float = CHART_AREA
+) -> tuple[np.ndarray, ...]:
+    """xatlas charts packed for `texture_resolution`: (vmapping [V'], faces [F,3], uv [V',2] in [0,1]).
+
+    No chart exceeds `chart_area` of the mesh's surface (0: xatlas's default, unbounded charts).
+    """
     import xatlas
 
     atlas = xatlas.Atlas()
     atlas.add_mesh(np.ascontiguousarray(mesh.vertices, np.float32), np.ascontiguousarray(mesh.faces, np.uint32))
+    charts = xatlas.ChartOptions()
+    if chart_area > 0:
+        charts.max_chart_area = chart_area * float(mesh.area)
     options = xatlas.PackOptions()
     options.resolution = texture_resolution
     options.padding = padding
     options.bilinear = True
-    atlas.generate(pack_options=options)
+    atlas.generate(chart_options=charts, pack_options=options)
     if atlas.atlas_count != 1:
         raise Real3DError(f"xatlas made {atlas.atlas_count} atlases for one texture; use a larger --texture-resolution")
     vmapping, faces, uv = atlas[0]
@@ -147,19 +159,35 @@ def bake_texture(
     texture_resolution: int,
     chunk_size: int | None = None,
     progress: bool = False,
+    chart_area: float = CHART_AREA,
 ) -> trimesh.Trimesh:
     """The mesh re-indexed on a UV atlas, with the field's colours baked into a texture image.
 
     scene_code: one triplane [3,C,H,W]. `chunk_size` (default: the renderer's, else 65536) is the
     number of texels coloured per field query; the renderer splits each query further by its own
-    chunk size. The result's visual is a `TextureVisuals` with a matte `PBRMaterial` holding the image.
+    chunk size. `chart_area`: see `make_atlas` (0: TripoSR's atlas). The result's visual is a
+    `TextureVisuals` with a matte `PBRMaterial` holding the image.
     """
     if texture_resolution < 8:
         raise Real3DError(f"texture resolution must be at least 8, got {texture_resolution}")
     if len(mesh.faces) == 0:
         raise Real3DError("cannot bake a texture for an empty mesh")
+    vmapping, faces, uv = make_atlas(mesh, texture_resolution, atlas_padding(texture_resolution), chart_area)
+    return fill_texture(model, scene_code, mesh, (vmapping, faces, uv), texture_resolution, chunk_size, progress)
+
+
+def fill_texture(
+    model: torch.nn.Module,
+    scene_code: torch.Tensor,
+    mesh: trimesh.Trimesh,
+    atlas: tuple[np.ndarray, ...],
+    texture_resolution: int,
+    chunk_size: int | None = None,
+    progress: bool = False,
+) -> trimesh.Trimesh:
+    """The second half of `bake_texture`: the textured mesh on an atlas from `make_atlas`."""
+    vmapping, faces, uv = atlas
     padding = atlas_padding(texture_resolution)
-    vmapping, faces, uv = make_atlas(mesh, texture_resolution, padding)
     vertices = np.asarray(mesh.vertices, np.float64)[vmapping]
     points, face_id = rasterize_atlas(uv, faces, vertices, texture_resolution)
     covered = face_id >= 0
