@@ -139,14 +139,18 @@ def query_colors(
     points: np.ndarray,
     batch_size: int,
     progress: bool = False,
+    fused: bool = False,
 ) -> np.ndarray:
-    """Field colour [N,3] in [0,1] at world points [N,3], in batches (the query `extract_mesh` colours with)."""
+    """Field colour [N,3] in [0,1] at world points [N,3], in batches (the query `extract_mesh` colours with).
+
+    `fused`: the decoder's fused kernels (`TriplaneField.query`; the same colours up to fp32 rounding, ~1.5x faster).
+    """
     colors = np.empty((len(points), 3), np.float32)
     field = model.field(scene_code)
     with tqdm(total=len(points), desc="baking texture", unit="texel", unit_scale=True, disable=not progress) as bar:
         for start in range(0, len(points), batch_size):
             batch = torch.from_numpy(points[start : start + batch_size]).to(scene_code.device)
-            color = field.query(batch, chunk_size=model.render_settings.chunk_size)["color"]
+            color = field.query(batch, chunk_size=model.render_settings.chunk_size, fused=fused)["color"]
             colors[start : start + batch_size] = color.float().cpu().numpy()
             bar.update(len(batch))
     return colors
@@ -193,7 +197,7 @@ def fill_texture(
     covered = face_id >= 0
     batch_size = chunk_size or model.render_settings.chunk_size or DEFAULT_QUERY_BATCH
     colors = np.zeros_like(points)
-    colors[covered] = query_colors(model, scene_code, points[covered], batch_size, progress)
+    colors[covered] = query_colors(model, scene_code, points[covered], batch_size, progress, fused=True)
     image = dilate(colors, covered, padding)
     image = PIL.Image.fromarray(np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
     material = trimesh.visual.material.PBRMaterial(
