@@ -76,8 +76,12 @@ def face_budget(value: object) -> int | None:
 
 def mesh_summary(mesh_faces: int, downloads: dict[str, Path]) -> str:
     """The line beside the downloads: face count and each file's size."""
-    sizes = " · ".join(f"{name} {path.stat().st_size / 1e6:.2f} MB" for name, path in downloads.items())
-    return f"**Mesh:** {mesh_faces:,} faces · {sizes}"
+
+    def size(path: Path) -> str:
+        n = path.stat().st_size
+        return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(n / 1e3, 1):.0f} kB"
+
+    return f"**Mesh:** {mesh_faces:,} faces · " + " · ".join(f"{name} {size(p)}" for name, p in downloads.items())
 
 
 def model_line(weights: Path, device: torch.device | str) -> str:

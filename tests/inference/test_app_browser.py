@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -215,7 +216,7 @@ def test_app_in_a_browser(app_url: str, browser, tmp_path: Path) -> None:  # noq
     for elem_id, suffix in (("download-glb", ".glb"), ("download-obj", ".obj")):
         mesh = trimesh.load(download(browser, elem_id, tmp_path / "downloads", suffix), force="mesh")
         assert 0 < len(mesh.faces) <= 1000 and len(mesh.vertices) > 0
-        assert f"{len(mesh.faces):,} faces" in info and f"{suffix[1:].upper()} " in info and " MB" in info
+        assert f"{len(mesh.faces):,} faces" in info and re.search(rf"{suffix[1:].upper()} \d+(\.\d)? [kM]B", info)
 
     # A file that is not an image: a clear message in the page.
     bad = tmp_path / "not_an_image.png"
