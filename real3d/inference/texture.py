@@ -26,7 +26,7 @@ DEFAULT_QUERY_BATCH = 65536  # points per field query when the caller sets none
 _RASTER_BATCH = 1 << 20  # candidate texels tested at once by the rasteriser (bounds its memory)
 # Largest chart, as a share of the mesh's area (xatlas `ChartOptions.max_chart_area`; 0: no limit, xatlas's and
 # TripoSR's default). Unbounded charts make xatlas 7-22x slower (CPU) on 256³ marching-cubes meshes, with no gain in
-# stretch; the limit costs ~10% of the atlas's filled share (tools/bench_texture.py, docs/performance.md).
+# stretch; the limit costs ~15% of the atlas's filled share (tools/bench_texture.py, docs/performance.md).
 CHART_AREA = 0.003
 
 
