@@ -18,6 +18,7 @@ import torch
 
 from real3d.cli import run_cli
 from real3d.errors import Real3DError
+from real3d.inference.components import parse_keep_components
 from real3d.inference.export import export_mesh, for_gltf_viewer, zip_files
 from real3d.inference.pipeline import (
     ImageTo3D,
@@ -31,6 +32,13 @@ from real3d.models.loading import DEFAULT_DIR, RELEASED_DIR, RELEASED_WEIGHTS
 
 log = logging.getLogger("real3d.app")
 PROG = "app"
+BAKE_FACE_BUDGET = 20_000  # the face budget the page proposes when baking is ticked: a texture in seconds
+PAGE_MAX_FACES = 500_000  # the face budget slider's end (a 256³ mesh has 100-170k faces)
+FLOATER_CHOICES = [
+    ("keep all (as the original)", "all"),
+    ("drop pieces under 5% of the surface", "0.05"),
+    ("largest piece only", "largest"),
+]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 STAGE_LABELS = {
@@ -38,6 +46,8 @@ STAGE_LABELS = {
     "image_to_triplane": "image to triplane",
     "render": "360° render",
     "extract_mesh": "marching cubes",
+    "keep_components": "removing floaters",
+    "simplify": "simplifying to the face budget",
     "bake_texture": "texture baking",
     "export_mesh": "mesh export",
 }
@@ -51,6 +61,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queue-size", type=int, default=16, help="Requests that may wait in the queue.")
     parser.add_argument("--max-file-size", default="50mb", help="Largest upload accepted, e.g. 50mb.")
     return parser.parse_args(argv)
+
+
+def face_budget(value: object) -> int | None:
+    """The page's face budget: None for 0 (the full mesh), else an integer in [4, PAGE_MAX_FACES]."""
+    try:
+        faces = float(value)
+    except (TypeError, ValueError):
+        faces = float("nan")
+    if not 0 <= faces <= PAGE_MAX_FACES:
+        raise Real3DError(f"the face budget must be 0 (full mesh) or at most {PAGE_MAX_FACES}, got {value!r}")
+    return int(faces) or None
+
+
+def mesh_summary(mesh_faces: int, downloads: dict[str, Path]) -> str:
+    """The line beside the downloads: face count and each file's size."""
+
+    def size(path: Path) -> str:
+        n = path.stat().st_size
+        return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(n / 1e3, 1):.0f} kB"
+
+    return f"**Mesh:** {mesh_faces:,} faces · " + " · ".join(f"{name} {size(p)}" for name, p in downloads.items())
 
 
 def model_line(weights: Path, device: torch.device | str) -> str:
@@ -101,9 +132,11 @@ class DemoApp:
         render_num_views: float,
         bake_texture: bool,
         texture_resolution: float,
+        target_faces: float = 0,
+        keep_components: str = "all",
         progress: Callable[..., object] | None = None,
-    ) -> tuple[str, str | None, str, str]:
-        """(GLB for the viewer, video or None, OBJ download, GLB download) for a preprocessed input."""
+    ) -> tuple[str, str | None, str, str, str]:
+        """(GLB for the viewer, video or None, OBJ download, GLB download, mesh summary) for a preprocessed input."""
         import gradio as gr
 
         if prepared is None:
@@ -118,6 +151,8 @@ class DemoApp:
                 render_num_views=max(int(render_num_views), 1),
                 bake_texture=bool(bake_texture),
                 texture_resolution=int(texture_resolution),
+                target_faces=face_budget(target_faces),
+                keep_components=parse_keep_components(keep_components),
             )
             stages = settings.stages()[1:]  # after preprocessing
 
@@ -130,18 +165,21 @@ class DemoApp:
             raise gr.Error(str(exc), title="Cannot reconstruct this input") from exc
         log.info("reconstructed: %s", result.timings)
         out_dir = result.input_image.parent
-        view = for_gltf_viewer(result.mesh)
+        view = for_gltf_viewer(result.mesh)  # already turned for the viewer: written with its axes as they are
         if settings.bake_texture:
             from real3d.inference.texture import export_textured_mesh
 
-            view_path = next(p for p in export_textured_mesh(view, out_dir / "view", "glb") if p.suffix == ".glb")
+            view_glb = export_textured_mesh(view, out_dir / "view", "glb", up_axis="z")
+            view_path = next(p for p in view_glb if p.suffix == ".glb")
             obj_download = zip_files([p for p in result.files if p.suffix in (".obj", ".mtl", ".png")
                                       and p != result.input_image], out_dir / "mesh_obj.zip")  # fmt: skip
         else:
-            view_path = export_mesh(view, out_dir / "view.glb")
+            view_path = export_mesh(view, out_dir / "view.glb", up_axis="z")
             obj_download = result.meshes["obj"]
         video = str(result.video) if result.video else None
-        return str(view_path), video, str(obj_download), str(result.meshes["glb"])
+        obj_name = "OBJ (zip)" if settings.bake_texture else "OBJ"
+        summary = mesh_summary(len(result.mesh.faces), {obj_name: Path(obj_download), "GLB": result.meshes["glb"]})
+        return str(view_path), video, str(obj_download), str(result.meshes["glb"]), summary
 
     def _request_dir(self) -> Path:
         """A fresh folder for one request; earlier ones go (gradio has copied their files to its cache)."""
@@ -200,6 +238,20 @@ def build_demo(app: DemoApp, model_text: str):  # noqa: ANN201 - gradio's Blocks
                     texture_resolution = gr.Slider(
                         label="Texture resolution", minimum=256, maximum=4096, value=s.texture_resolution, step=256
                     )
+                    target_faces = gr.Slider(
+                        label="Face budget (0: the full mesh; 20,000 bakes a texture in seconds)",
+                        minimum=0,
+                        maximum=PAGE_MAX_FACES,
+                        value=s.target_faces or 0,
+                        step=1000,
+                        elem_id="target-faces",
+                    )
+                    floaters = gr.Radio(
+                        label="Floaters (small loose pieces around the object)",
+                        choices=FLOATER_CHOICES,
+                        value=next((v for _, v in FLOATER_CHOICES if v == str(s.keep_components)), "all"),
+                        elem_id="keep-components",
+                    )
                 submit = gr.Button("Generate", variant="primary", elem_id="generate")
                 gr.Examples(
                     examples=[str(p) for p in sorted(EXAMPLES_DIR.glob("*.png"))],
@@ -215,6 +267,7 @@ def build_demo(app: DemoApp, model_text: str):  # noqa: ANN201 - gradio's Blocks
                 with gr.Row():
                     obj_button = gr.DownloadButton("Download OBJ", size="md", elem_id="download-obj")
                     glb_button = gr.DownloadButton("Download GLB", size="md", elem_id="download-glb")
+                mesh_info = gr.Markdown(elem_id="mesh-info")
 
         def preprocess(*args: object, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
             return app.preprocess(*args, progress=progress)
@@ -222,6 +275,10 @@ def build_demo(app: DemoApp, model_text: str):  # noqa: ANN201 - gradio's Blocks
         def reconstruct(*args: object, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple:  # noqa: B008
             return app.reconstruct(*args, progress=progress)
 
+        def propose_budget(baking: bool, budget: float) -> float:
+            return BAKE_FACE_BUDGET if baking and not budget else budget
+
+        bake.change(propose_budget, inputs=[bake, target_faces], outputs=[target_faces], queue=False)
         # Two steps, so that the preprocessed input shows while the model runs (a generator yielding it first
         # leaves gradio 6.31's Model3D viewer empty); one queue for both.
         submit.click(
@@ -233,8 +290,8 @@ def build_demo(app: DemoApp, model_text: str):  # noqa: ANN201 - gradio's Blocks
             concurrency_id="pipeline",
         ).success(
             reconstruct,
-            inputs=[prepared, mc_resolution, mc_threshold, views, bake, texture_resolution],
-            outputs=[viewer, video, obj_button, glb_button],
+            inputs=[prepared, mc_resolution, mc_threshold, views, bake, texture_resolution, target_faces, floaters],
+            outputs=[viewer, video, obj_button, glb_button, mesh_info],
             concurrency_limit=1,
             concurrency_id="pipeline",
         )

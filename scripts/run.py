@@ -11,11 +11,32 @@ import torch
 
 from real3d.cli import report_error, run_cli
 from real3d.errors import Real3DError
+from real3d.inference.components import parse_keep_components
 from real3d.inference.pipeline import ImageTo3D, add_model_arguments, demo_settings, load_demo_model, pick_device
+from real3d.inference.simplify import MAX_TARGET_FACES, MIN_TARGET_FACES
 from real3d.models.lrm import check_precision
 
 log = logging.getLogger("real3d.run")
 PROG = "run"
+
+
+def face_budget(text: str) -> int:
+    """--target-faces: an integer in [MIN_TARGET_FACES, MAX_TARGET_FACES]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not MIN_TARGET_FACES <= value <= MAX_TARGET_FACES:
+        raise argparse.ArgumentTypeError(f"must be in [{MIN_TARGET_FACES}, {MAX_TARGET_FACES}], got {value}")
+    return value
+
+
+def keep_components_choice(text: str) -> str | float:
+    """--keep-components: all, largest or an area fraction in (0, 1)."""
+    try:
+        return parse_keep_components(text)
+    except Real3DError:
+        raise argparse.ArgumentTypeError(f"must be 'all', 'largest' or a fraction in (0, 1), got {text!r}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +56,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--render-size", type=int, default=None, help="Side of the rendered views in pixels (256).")
     parser.add_argument("--bake-texture", action="store_true", help="Bake a UV texture instead of vertex colours.")
     parser.add_argument("--texture-resolution", type=int, default=2048, help="Side of the baked texture in pixels.")
+    parser.add_argument(
+        "--target-faces",
+        type=face_budget,
+        default=None,
+        help="Face budget: decimate the mesh to at most N faces, colours re-queried from the field (default: the "
+        "full marching-cubes mesh); 20000 bakes a texture in seconds.",
+    )
+    parser.add_argument(
+        "--keep-components",
+        type=keep_components_choice,
+        default="all",
+        metavar="{all,largest,FRACTION}",
+        help="Drop floaters: keep the largest piece only, or the pieces with at least FRACTION of the surface area "
+        "(default: all, as the original).",
+    )
+    parser.add_argument(
+        "--up-axis",
+        choices=["y", "z"],
+        default="y",
+        help="Mesh files: y = +Y up, front +Z (glTF's convention; Blender, three.js); z = the model's axes (TripoSR).",
+    )
     parser.add_argument(
         "--faithful",
         action="store_true",
@@ -66,6 +108,7 @@ def _reconstruct_all(args: argparse.Namespace) -> int:
         "foreground_ratio": args.foreground_ratio,
         "mc_threshold": args.mc_threshold,
         "render_size": args.render_size,
+        "target_faces": args.target_faces,
     }
     settings = demo_settings(
         model.cfg,
@@ -76,6 +119,8 @@ def _reconstruct_all(args: argparse.Namespace) -> int:
         render_num_views=args.render_num_views,
         bake_texture=args.bake_texture,
         texture_resolution=args.texture_resolution,
+        keep_components=args.keep_components,
+        up_axis=args.up_axis,
         **{k: v for k, v in given.items() if v is not None},
     )
     demo = ImageTo3D(model, settings, rembg_model=args.rembg_model, precision=args.precision)

@@ -18,8 +18,10 @@ from omegaconf import DictConfig
 from real3d.errors import Real3DError
 from real3d.geometry import DEMO_ORBIT_DISTANCE, DEMO_ORBIT_FOVY_DEG
 from real3d.inference.background import BackgroundRemover, has_transparency
-from real3d.inference.export import MESH_FORMATS, export_mesh, save_image, save_video
+from real3d.inference.components import KeepComponents, keep_components, parse_keep_components
+from real3d.inference.export import MESH_FORMATS, UP_AXES, export_mesh, save_image, save_video
 from real3d.inference.preprocess import load_image, prepare_input
+from real3d.inference.simplify import MIN_TARGET_FACES, apply_face_budget
 from real3d.models import LRM, load, locate
 from real3d.models.lrm import Precision
 
@@ -43,8 +45,17 @@ class DemoSettings:
     render_fovy_deg: float = DEMO_ORBIT_FOVY_DEG
     bake_texture: bool = False
     texture_resolution: int = 2048
+    target_faces: int | None = None  # face budget (None: the full marching-cubes mesh, as TripoSR)
+    keep_components: KeepComponents = "all"  # floaters: "all" (as TripoSR), "largest" or an area fraction
+    up_axis: str = "y"  # mesh files: "y" (+Y up, front +Z, glTF's convention) or "z" (the model's axes)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "keep_components", parse_keep_components(self.keep_components))
+        faces = self.target_faces
+        if faces is not None and (type(faces) is not int or faces < MIN_TARGET_FACES):
+            raise Real3DError(f"the face budget must be an integer >= {MIN_TARGET_FACES}, got {self.target_faces!r}")
+        if self.up_axis not in UP_AXES:
+            raise Real3DError(f"up axis must be one of {UP_AXES}, got {self.up_axis!r}")
         bad = [f for f in self.mesh_formats if f not in MESH_FORMATS]
         if bad or not self.mesh_formats:
             raise Real3DError(f"mesh formats must be among {MESH_FORMATS}, got {list(self.mesh_formats)}")
@@ -55,8 +66,22 @@ class DemoSettings:
 
     def stages(self) -> list[str]:
         """The stage names a run with these settings goes through, in order."""
-        optional = {"render": self.render, "bake_texture": self.bake_texture}
-        names = ["preprocess", "image_to_triplane", "render", "extract_mesh", "bake_texture", "export_mesh"]
+        optional = {
+            "render": self.render,
+            "keep_components": self.keep_components != "all",
+            "simplify": self.target_faces is not None,
+            "bake_texture": self.bake_texture,
+        }
+        names = [
+            "preprocess",
+            "image_to_triplane",
+            "render",
+            "extract_mesh",
+            "keep_components",
+            "simplify",
+            "bake_texture",
+            "export_mesh",
+        ]
         return [name for name in names if optional.get(name, True)]
 
 
@@ -209,6 +234,12 @@ class ImageTo3D:
             raise Real3DError(
                 f"the reconstruction has no surface at marching-cubes threshold {s.mc_threshold:g} (try a lower one)"
             )
+        if s.keep_components != "all":
+            with timings.stage("keep_components"):
+                mesh = keep_components(mesh, s.keep_components)
+        if s.target_faces is not None:
+            with timings.stage("simplify"):
+                mesh = apply_face_budget(self.model, scene_codes[0], mesh, s.target_faces)
         if s.bake_texture:
             from real3d.inference.texture import bake_texture
 
@@ -243,9 +274,9 @@ class ImageTo3D:
             if s.bake_texture:
                 from real3d.inference.texture import export_textured_mesh
 
-                written = export_textured_mesh(mesh, out_dir / "mesh", fmt)
+                written = export_textured_mesh(mesh, out_dir / "mesh", fmt, s.up_axis)
             else:
-                written = [export_mesh(mesh, out_dir / f"mesh.{fmt}")]
+                written = [export_mesh(mesh, out_dir / f"mesh.{fmt}", s.up_axis)]
             meshes[fmt] = next(p for p in written if p.suffix == f".{fmt}")
             files.extend(written)
         return meshes, files

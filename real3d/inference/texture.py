@@ -18,11 +18,16 @@ import trimesh
 from tqdm import tqdm
 
 from real3d.errors import Real3DError
+from real3d.inference.export import for_file, glb_bytes
 from real3d.io import atomic_write_bytes
 
 TEXTURE_FORMATS = ("obj", "glb")
-DEFAULT_QUERY_BATCH = 65536  # points per field query when neither the caller nor the renderer sets a chunk size
+DEFAULT_QUERY_BATCH = 65536  # points per field query when the caller sets none
 _RASTER_BATCH = 1 << 20  # candidate texels tested at once by the rasteriser (bounds its memory)
+# Largest chart, as a share of the mesh's area (xatlas `ChartOptions.max_chart_area`; 0: no limit, xatlas's and
+# TripoSR's default). Unbounded charts make xatlas 7-22x slower (CPU) on 256³ marching-cubes meshes, with no gain in
+# stretch; the limit costs ~15% of the atlas's filled share (tools/bench_texture.py, docs/performance.md).
+CHART_AREA = 0.003
 
 
 def atlas_padding(texture_resolution: int) -> int:
@@ -30,17 +35,25 @@ def atlas_padding(texture_resolution: int) -> int:
     return max(2, round(texture_resolution / 256))
 
 
-def make_atlas(mesh: trimesh.Trimesh, texture_resolution: int, padding: int) -> tuple[np.ndarray, ...]:
-    """xatlas charts packed for `texture_resolution`: (vmapping [V'], faces [F,3], uv [V',2] in [0,1])."""
+def make_atlas(
+    mesh: trimesh.Trimesh, texture_resolution: int, padding: int, chart_area: float = CHART_AREA
+) -> tuple[np.ndarray, ...]:
+    """xatlas charts packed for `texture_resolution`: (vmapping [V'], faces [F,3], uv [V',2] in [0,1]).
+
+    No chart exceeds `chart_area` of the mesh's surface (0: xatlas's default, unbounded charts).
+    """
     import xatlas
 
     atlas = xatlas.Atlas()
     atlas.add_mesh(np.ascontiguousarray(mesh.vertices, np.float32), np.ascontiguousarray(mesh.faces, np.uint32))
+    charts = xatlas.ChartOptions()
+    if chart_area > 0:
+        charts.max_chart_area = chart_area * float(mesh.area)
     options = xatlas.PackOptions()
     options.resolution = texture_resolution
     options.padding = padding
     options.bilinear = True
-    atlas.generate(pack_options=options)
+    atlas.generate(chart_options=charts, pack_options=options)
     if atlas.atlas_count != 1:
         raise Real3DError(f"xatlas made {atlas.atlas_count} atlases for one texture; use a larger --texture-resolution")
     vmapping, faces, uv = atlas[0]
@@ -126,14 +139,20 @@ def query_colors(
     points: np.ndarray,
     batch_size: int,
     progress: bool = False,
+    fused: bool = False,
 ) -> np.ndarray:
-    """Field colour [N,3] in [0,1] at world points [N,3], in batches (the query `extract_mesh` colours with)."""
+    """Field colour [N,3] in [0,1] at world points [N,3], in batches (the query `extract_mesh` colours with).
+
+    `fused`: the decoder's fused kernels in their own chunks (`TriplaneField.query`; the same colours up to fp32
+    rounding, 2-3x less CPU with batches of 65536 points).
+    """
     colors = np.empty((len(points), 3), np.float32)
     field = model.field(scene_code)
     with tqdm(total=len(points), desc="baking texture", unit="texel", unit_scale=True, disable=not progress) as bar:
         for start in range(0, len(points), batch_size):
             batch = torch.from_numpy(points[start : start + batch_size]).to(scene_code.device)
-            color = field.query(batch, chunk_size=model.render_settings.chunk_size)["color"]
+            chunk_size = 0 if fused else model.render_settings.chunk_size  # fused: its own cache-sized chunks
+            color = field.query(batch, chunk_size=chunk_size, fused=fused)["color"]
             colors[start : start + batch_size] = color.float().cpu().numpy()
             bar.update(len(batch))
     return colors
@@ -146,25 +165,41 @@ def bake_texture(
     texture_resolution: int,
     chunk_size: int | None = None,
     progress: bool = False,
+    chart_area: float = CHART_AREA,
 ) -> trimesh.Trimesh:
     """The mesh re-indexed on a UV atlas, with the field's colours baked into a texture image.
 
-    scene_code: one triplane [3,C,H,W]. `chunk_size` (default: the renderer's, else 65536) is the
-    number of texels coloured per field query; the renderer splits each query further by its own
-    chunk size. The result's visual is a `TextureVisuals` with a matte `PBRMaterial` holding the image.
+    scene_code: one triplane [3,C,H,W]. `chunk_size` (default 65536) is the number of texels coloured
+    per field query (the fused query's own chunks, `FAST_CHUNK_SIZE`, split it further). `chart_area`:
+    see `make_atlas` (0: TripoSR's atlas). The result's visual is a `TextureVisuals` with a matte
+    `PBRMaterial` holding the image.
     """
     if texture_resolution < 8:
         raise Real3DError(f"texture resolution must be at least 8, got {texture_resolution}")
     if len(mesh.faces) == 0:
         raise Real3DError("cannot bake a texture for an empty mesh")
+    vmapping, faces, uv = make_atlas(mesh, texture_resolution, atlas_padding(texture_resolution), chart_area)
+    return fill_texture(model, scene_code, mesh, (vmapping, faces, uv), texture_resolution, chunk_size, progress)
+
+
+def fill_texture(
+    model: torch.nn.Module,
+    scene_code: torch.Tensor,
+    mesh: trimesh.Trimesh,
+    atlas: tuple[np.ndarray, ...],
+    texture_resolution: int,
+    chunk_size: int | None = None,
+    progress: bool = False,
+) -> trimesh.Trimesh:
+    """The second half of `bake_texture`: the textured mesh on an atlas from `make_atlas`."""
+    vmapping, faces, uv = atlas
     padding = atlas_padding(texture_resolution)
-    vmapping, faces, uv = make_atlas(mesh, texture_resolution, padding)
     vertices = np.asarray(mesh.vertices, np.float64)[vmapping]
     points, face_id = rasterize_atlas(uv, faces, vertices, texture_resolution)
     covered = face_id >= 0
-    batch_size = chunk_size or model.render_settings.chunk_size or DEFAULT_QUERY_BATCH
+    batch_size = chunk_size or DEFAULT_QUERY_BATCH
     colors = np.zeros_like(points)
-    colors[covered] = query_colors(model, scene_code, points[covered], batch_size, progress)
+    colors[covered] = query_colors(model, scene_code, points[covered], batch_size, progress, fused=True)
     image = dilate(colors, covered, padding)
     image = PIL.Image.fromarray(np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
     material = trimesh.visual.material.PBRMaterial(
@@ -178,21 +213,26 @@ def bake_texture(
     return trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False)
 
 
-def export_textured_mesh(mesh: trimesh.Trimesh, path_without_suffix: str | Path, fmt: str) -> list[Path]:
-    """Write a textured mesh as OBJ (+ MTL + PNG named after it) or GLB (texture inside); the paths written."""
+def export_textured_mesh(
+    mesh: trimesh.Trimesh, path_without_suffix: str | Path, fmt: str, up_axis: str = "y"
+) -> list[Path]:
+    """Write a textured mesh as OBJ (+ MTL + PNG named after it) or GLB (texture inside); the paths written.
+
+    With smooth vertex normals, +Y up by default (`real3d.inference.export.FILE_AXES`).
+    """
     fmt = fmt.lower()
     if fmt not in TEXTURE_FORMATS:
         raise Real3DError(f"textured mesh format must be one of {TEXTURE_FORMATS}, got {fmt!r}")
     base = Path(path_without_suffix)
+    oriented = for_file(mesh, up_axis)
     if fmt == "glb":
         path = base.with_name(base.name + ".glb")
-        atomic_write_bytes(path, mesh.export(file_type="glb"))
+        atomic_write_bytes(path, glb_bytes(oriented))
         return [path]
-    named = mesh.copy()
-    named.visual.material = copy.copy(mesh.visual.material)
-    named.visual.material.name = base.name  # the texture and MTL files are named after the mesh
+    oriented.visual.material = copy.copy(mesh.visual.material)
+    oriented.visual.material.name = base.name  # the texture and MTL files are named after the mesh
     text, files = trimesh.exchange.obj.export_obj(
-        named, include_normals=False, return_texture=True, mtl_name=f"{base.name}.mtl"
+        oriented, include_normals=True, return_texture=True, mtl_name=f"{base.name}.mtl"
     )
     written = []
     for name, data in files.items():  # texture and material first: the OBJ that names them comes last

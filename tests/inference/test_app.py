@@ -12,7 +12,7 @@ import PIL.Image
 import pytest
 import trimesh
 
-from real3d.inference.export import GLTF_VIEWER_AXES
+from real3d.inference.export import FILE_AXES, GLTF_VIEWER_AXES
 from real3d.inference.pipeline import ImageTo3D, demo_settings
 from real3d.models import LRM
 from real3d.models.loading import DEFAULT_DIR
@@ -86,7 +86,7 @@ def test_reconstruct_reports_stages_and_serves_meshes_and_video(app: DemoApp, tm
     shown, prepared = app.preprocess(upload(tmp_path, object_rgba()), True, 0.65)
     assert shown is prepared and prepared.size == (49, 49)  # 32 px object / 0.65, on grey
     seen = []
-    view, video, obj, glb = app.reconstruct(
+    view, video, obj, glb, summary = app.reconstruct(
         prepared, 24, 1.5, 3, False, 256, progress=lambda fraction, desc: seen.append((fraction, desc))
     )
     stages = ["image_to_triplane", "render", "extract_mesh", "export_mesh"]
@@ -96,9 +96,10 @@ def test_reconstruct_reports_stages_and_serves_meshes_and_video(app: DemoApp, tm
     download = trimesh.load(glb, force="mesh", process=False)
     shown_mesh = trimesh.load(view, force="mesh", process=False)
     assert len(trimesh.load(obj, force="mesh").vertices) == len(download.vertices) > 0
-    # The viewer's copy is the download turned y-up; the download keeps the model's axes (as run.py writes).
-    turned = trimesh.transform_points(download.vertices, GLTF_VIEWER_AXES)
-    np.testing.assert_allclose(shown_mesh.vertices, turned, atol=1e-5)
+    # The download is +Y up, front +Z (glTF's axes); the viewer's copy is the model turned as TripoSR's app turns it.
+    model_axes = trimesh.transform_points(download.vertices, np.linalg.inv(FILE_AXES["y"]))
+    np.testing.assert_allclose(shown_mesh.vertices, trimesh.transform_points(model_axes, GLTF_VIEWER_AXES), atol=1e-5)
+    assert f"{len(download.faces):,} faces" in summary and "OBJ" in summary and "GLB" in summary
 
 
 def test_no_video_when_views_is_zero_and_a_new_request_replaces_the_last(app: DemoApp, tmp_path: Path) -> None:
@@ -120,7 +121,9 @@ def test_baked_texture_downloads(app: DemoApp, tmp_path: Path) -> None:
     pytest.importorskip("xatlas")
     _, prepared = app.preprocess(upload(tmp_path, object_rgba()), True, 0.65)
     seen = []
-    view, _, obj_zip, glb = app.reconstruct(prepared, 16, 1.5, 0, True, 64, progress=lambda f, desc: seen.append(desc))
+    view, _, obj_zip, glb, _ = app.reconstruct(
+        prepared, 16, 1.5, 0, True, 64, progress=lambda f, desc: seen.append(desc)
+    )
     assert STAGE_LABELS["bake_texture"] in seen
     with zipfile.ZipFile(obj_zip) as archive:
         assert sorted(Path(n).suffix for n in archive.namelist()) == [".mtl", ".obj", ".png"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -194,6 +195,9 @@ def test_app_in_a_browser(app_url: str, browser, tmp_path: Path) -> None:  # noq
     browser.find_element(By.CSS_SELECTOR, "#input-image input[type=file]").send_keys(str(EXAMPLE))
     set_number(browser, "mc-resolution", 32)
     set_number(browser, "video-views", 4)
+    set_number(browser, "target-faces", 1000)  # the face budget
+    floaters = browser.find_element(By.CSS_SELECTOR, "#keep-components")
+    next(label for label in floaters.find_elements(By.TAG_NAME, "label") if "largest" in label.text).click()
     browser.find_element(By.CSS_SELECTOR, "#generate").click()
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#processed-image img"), 120, "no preprocessed image")
     video = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#video video[src]"), 120, "no video")[0]
@@ -207,10 +211,12 @@ def test_app_in_a_browser(app_url: str, browser, tmp_path: Path) -> None:  # noq
     if os.environ.get("REAL3D_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(tmp_path / "app.png", SCREENSHOT_COPY)
 
-    # Both downloads serve meshes that trimesh loads.
+    # Both downloads serve meshes that trimesh loads, within the face budget; the page says their faces and sizes.
+    info = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#mesh-info").text, 30, "no mesh summary")
     for elem_id, suffix in (("download-glb", ".glb"), ("download-obj", ".obj")):
         mesh = trimesh.load(download(browser, elem_id, tmp_path / "downloads", suffix), force="mesh")
-        assert len(mesh.vertices) > 0 and len(mesh.faces) > 0
+        assert 0 < len(mesh.faces) <= 1000 and len(mesh.vertices) > 0
+        assert f"{len(mesh.faces):,} faces" in info and re.search(rf"{suffix[1:].upper()} \d+(\.\d)? [kM]B", info)
 
     # A file that is not an image: a clear message in the page.
     bad = tmp_path / "not_an_image.png"

@@ -60,7 +60,7 @@ def test_baked_texture_matches_vertex_colours_inside_charts(scene: tuple, baked:
     corners = baked.faces[texel_faces]  # [N,4,3]: the corners of the triangle under each texel
     incident = (corners == np.arange(len(baked.vertices))[:, None, None]).any(axis=2)  # [N,4]
     inside = ((texel_faces >= 0) & incident).all(axis=1)
-    assert inside.mean() > 0.2
+    assert inside.mean() > 0.1  # small charts (CHART_AREA): many vertices lie on a seam
     difference = np.abs(sampled - mesh.visual.vertex_colors[source, :3])[inside]
     assert difference.max() <= 2.0
 
@@ -125,3 +125,21 @@ def test_progress_bar_counts_the_texels(scene: tuple, capsys: pytest.CaptureFixt
     baked = bake_texture(model, scene_code, mesh, 64, progress=True)
     assert "baking texture" in capsys.readouterr().err
     assert baked.visual.material.baseColorTexture.size == (64, 64)
+
+
+@pytest.mark.parametrize("chart_area", [0.0, 0.05])
+def test_charts_are_bounded_by_a_share_of_the_area(scene: tuple, chart_area: float) -> None:
+    from real3d.inference.components import component_labels
+    from real3d.inference.texture import make_atlas
+
+    _, _, mesh = scene
+    vmapping, faces, uv = make_atlas(mesh, 256, 2, chart_area)
+    charts = component_labels(faces, len(vmapping))  # atlas vertices are split at seams: a piece is a chart
+    corners = np.asarray(mesh.vertices, np.float64)[vmapping][faces]
+    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) / 2
+    chart_share = np.bincount(charts, weights=area) / area.sum()
+    assert np.isclose(area.sum(), mesh.area) and uv.min() >= 0 and uv.max() <= 1
+    if chart_area:
+        assert chart_share.max() <= chart_area * 1.001
+    else:  # xatlas's default (TripoSR's atlas): charts as large as it likes
+        assert chart_share.max() > 0.05
