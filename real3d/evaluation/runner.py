@@ -28,12 +28,12 @@ log = logging.getLogger(__name__)
 def load_model(cfg: DictConfig):
     """(model on its device in eval mode, weights file) from `cfg.model` (real3d.models.load's
     keys) and `cfg.device`."""
-    from real3d.inference.pipeline import pick_device
+    from real3d.devices import resolve_device
     from real3d.models import load, locate
 
     m = cfg.model
     source = locate(m.path, m.weight_name, m.config)
-    device = pick_device(str(cfg.device))
+    device = resolve_device(str(cfg.device))
     model = load(source, render=OmegaConf.to_container(m.render, resolve=True), device=device)
     log.info("model %s on %s", source, device)
     return model, source.weights
