@@ -22,14 +22,15 @@ from real3d.errors import Real3DError
 
 BUDGET = 8 * 2**30  # bytes one setting may make the demo allocate beyond the model
 
-# Peak bytes per unit, measured with tools/bench_demo_memory.py on the default model (CPU), rounded up.
-INPUT_PIXEL_BYTES = 24  # decoding: the decoded image, its 8-bit RGB(A) copy, 16-bit images' float copy
-CANVAS_PIXEL_BYTES = 48  # framing: the padded RGBA canvas, its float composite, the model's float copy
-GRID_POINT_BYTES = 320  # marching cubes on the dense grid (the fast path falls back to it): points, outputs
-VIEW_PIXEL_BYTES = 64  # the 360° render: every view's rays and colours, the frames kept for the video
-RAY_SAMPLE_BYTES = 96  # --faithful render: one view's rays x samples, all at once (as the original)
-TEXEL_BYTES = 96  # texture baking: texel positions, colours, masks and the dilation's copies
-QUERY_POINT_BYTES = 2048  # one call of the field's MLP: plane features and hidden activations per point
+# Peak bytes per unit above a small run, measured on the CPU with the default model by
+# `python tools/bench_demo_memory.py costs` (the measured value in brackets), rounded up.
+INPUT_PIXEL_BYTES = 24  # decoding [17]: the decoded image, its 8-bit RGB(A) copy, 16-bit images' float copy
+CANVAS_PIXEL_BYTES = 56  # framing [49]: the padded RGBA canvas, its float composite, the model's float copy
+GRID_POINT_BYTES = 96  # marching cubes on the dense grid [84] (the fast path [27] falls back to it)
+VIEW_PIXEL_BYTES = 192  # the 360° render [162]: every view's rays and colours, the frames kept for the video
+RAY_SAMPLE_BYTES = 96  # a --faithful view [79]: its rays x samples, all at once (as the original)
+TEXEL_BYTES = 128  # texture baking [106]: texel positions, colours, masks and the dilation's copies
+QUERY_POINT_BYTES = 1024  # one field query [935]: plane features and hidden activations per point
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 SAMPLES_PER_RAY = 128  # TripoSR's and Real3D's samples per ray: the static --render-size bound assumes it
