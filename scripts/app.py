@@ -380,7 +380,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     args = parse_args(argv)
-    torch.set_grad_enabled(False)
     limits.release_freed_memory()
     return run_cli(_serve, PROG, args)
 
@@ -436,4 +435,5 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    torch.set_grad_enabled(False)  # the reconstruction runs in inference mode too (in gradio's worker threads)
     sys.exit(main())

@@ -229,3 +229,17 @@ def test_app_refuses_an_address_it_cannot_serve_on(tmp_path: Path) -> None:
         check_port("no-such-host.invalid", 8000)
     with pytest.raises(Real3DError, match="cannot serve on 192.0.2.1:8000"):  # TEST-NET: not this machine's
         check_port("192.0.2.1", 8000)
+
+
+def test_app_refuses_at_start_a_chunk_size_that_the_pages_largest_request_would_not_fit(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    from scripts.app import main as app_main
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["--chunk-size", "0", "--port", str(port), "--device", "cpu", "--pretrained-model-name-or-path", str(TINY)]
+    assert app_main(argv) == 2
+    line = user_error(capsys.readouterr().err, "app")
+    assert line.startswith("--chunk-size 0 (no chunking) would query") and "give at most" in line
