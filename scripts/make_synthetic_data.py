@@ -178,7 +178,8 @@ def _write(args: argparse.Namespace) -> int:
     out = check_destination(args.output_dir, "output_dir", _written)
     check_resources(sizes, out.parent)
     start = time.perf_counter()
-    with staged_folder(out, "output_dir", _written) as stage:
+    with staged_folder(out, "output_dir", _written) as staged:
+        stage = staged.path
         info = make_dataset(stage, sizes, seed=args.seed, spec=spec)
         info = _moved(info, stage, out)
         (stage / "info.json").write_text(json.dumps(info, indent=1))

@@ -22,24 +22,26 @@ from real3d.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from real3d.pretraining import flags
+    from real3d import argtypes
 
     p = argparse.ArgumentParser(prog="pretrain_clip", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, required=True, help="mini-study data (tools/mini_study_report.py data)")
     p.add_argument("--output-dir", type=Path, default=Path("checkpoints/mini/clip"), help="where the model is written")
-    p.add_argument("--steps", type=flags.integer(1), default=3000)
-    p.add_argument("--batch-size", type=flags.integer(2, 4096), default=64)
-    p.add_argument("--lr", type=flags.real(0.0, 1.0, low_open=True), default=1e-3)
+    p.add_argument("--steps", type=argtypes.integer(1), default=3000)
+    p.add_argument("--batch-size", type=argtypes.integer(2, 4096), default=64)
+    p.add_argument("--lr", type=argtypes.number(0.0, 1.0, low_open=True), default=1e-3)
     p.add_argument(
-        "--width", type=flags.integer(32, 1024, multiple_of=32), default=128, help="image tower width (heads of 32)"
+        "--width", type=argtypes.integer(32, 1024, multiple_of=32), default=128, help="image tower width (heads of 32)"
     )
-    p.add_argument("--layers", type=flags.integer(1, 24), default=4, help="image tower layers")
+    p.add_argument("--layers", type=argtypes.integer(1, 24), default=4, help="image tower layers")
     p.add_argument(
-        "--image-size", type=flags.integer(8, 512, multiple_of=8), default=64, help="image side (patches of 8)"
+        "--image-size", type=argtypes.integer(8, 512, multiple_of=8), default=64, help="image side (patches of 8)"
     )
-    p.add_argument("--seed", type=flags.integer(0), default=0)
-    p.add_argument("--threads", type=flags.integer(1, 1024), default=1, help="torch CPU threads")
-    p.add_argument("--device", type=flags.device, default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=argtypes.integer(0), default=0)
+    p.add_argument("--threads", type=argtypes.integer(1, 1024), default=1, help="torch CPU threads")
+    p.add_argument(
+        "--device", type=argtypes.device, default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N"
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     p.add_argument(
         "--eval-only", action="store_true", help="evaluate the model saved in --output-dir on --data-dir's test images"
@@ -55,6 +57,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     """Train, save and print the zero-shot numbers."""
     import torch
 
+    from real3d.devices import resolve_device
     from real3d.pretraining.clip import (
         CaptionTokenizer,
         TrainSettings,
@@ -62,6 +65,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         mini_clip_config,
         pretrain_clip,
     )
+
+    args.device = resolve_device(args.device)
 
     if args.eval_only:
         torch.set_num_threads(args.threads)

@@ -23,42 +23,56 @@ DEFAULT_OUTPUT = Path("checkpoints/mini/encoder")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from real3d.pretraining import flags
+    from real3d import argtypes
 
     p = argparse.ArgumentParser(prog="pretrain_encoder", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, required=True, help="mini-study data (tools/mini_study_report.py data)")
     p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="where the encoder is written")
     p.add_argument("--vit-config", type=Path, default=None, help="ViT config.json (default: the small model's)")
     p.add_argument("--method", choices=("contrastive", "dino", "mae"), default="contrastive", help="objective")
-    p.add_argument("--steps", type=flags.integer(1), default=2000, help="optimizer steps (the schedule's length)")
-    p.add_argument("--batch-size", type=flags.integer(1, 4096), default=64)
-    p.add_argument("--lr", type=flags.real(0.0, 1.0, low_open=True), default=5e-4)
-    p.add_argument("--local-crops", type=flags.integer(0, 32), default=4, help="DINO: local crops per image")
+    p.add_argument("--steps", type=argtypes.integer(1), default=2000, help="optimizer steps (the schedule's length)")
+    p.add_argument("--batch-size", type=argtypes.integer(1, 4096), default=64)
+    p.add_argument("--lr", type=argtypes.number(0.0, 1.0, low_open=True), default=5e-4)
+    p.add_argument("--local-crops", type=argtypes.integer(0, 32), default=4, help="DINO: local crops per image")
     p.add_argument(
-        "--mask-ratio", type=flags.real(0.0, 1.0, low_open=True, high_open=True), default=0.75, help="MAE: share masked"
+        "--mask-ratio",
+        type=argtypes.number(0.0, 1.0, low_open=True, high_open=True),
+        default=0.75,
+        help="MAE: share masked",
     )
-    p.add_argument("--eval-every", type=flags.integer(1), default=None, help="k-NN evaluation every N steps (logged)")
     p.add_argument(
-        "--max-minutes", type=flags.real(0.0, low_open=True), default=None, help="stop early (and save) after this long"
+        "--eval-every", type=argtypes.integer(1), default=None, help="k-NN evaluation every N steps (logged)"
     )
-    p.add_argument("--seed", type=flags.integer(0), default=0)
-    p.add_argument("--threads", type=flags.integer(1, 1024), default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--knn-k", type=flags.integer(1, 1000), default=10, help="neighbours of the k-NN evaluation")
+    p.add_argument(
+        "--max-minutes",
+        type=argtypes.number(0.0, low_open=True),
+        default=None,
+        help="stop early (and save) after this long",
+    )
+    p.add_argument("--seed", type=argtypes.integer(0), default=0)
+    p.add_argument(
+        "--threads", type=argtypes.integer(1, 1024), default=None, help="torch CPU threads (default: torch's)"
+    )
+    p.add_argument("--knn-k", type=argtypes.integer(1, 1000), default=10, help="neighbours of the k-NN evaluation")
     p.add_argument(
         "--p-permute",
-        type=flags.real(0.0, 1.0),
+        type=argtypes.number(0.0, 1.0),
         default=0.5,
         help="contrastive: share of views with colour channels "
         "permuted (hue invariance; 0 keeps colour in the features, which the LRM needs)",
     )
-    p.add_argument("--p-grey", type=flags.real(0.0, 1.0), default=0.5, help="contrastive: share of views turned grey")
+    p.add_argument(
+        "--p-grey", type=argtypes.number(0.0, 1.0), default=0.5, help="contrastive: share of views turned grey"
+    )
     p.add_argument(
         "--pixel-weight",
-        type=flags.real(0.0, 1e6),
+        type=argtypes.number(0.0, 1e6),
         default=0.0,
         help="contrastive: weight of redrawing each view's patches from its patch tokens (keeps colour in them)",
     )
-    p.add_argument("--device", type=flags.device, default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument(
+        "--device", type=argtypes.device, default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -69,6 +83,10 @@ def _run(args: argparse.Namespace) -> int:
 
     import torch
     from transformers import ViTModel
+
+    from real3d.devices import resolve_device
+
+    args.device = resolve_device(args.device)
 
     from real3d.pretraining.contrastive import ContrastiveSettings
     from real3d.pretraining.dino import DINOSettings

@@ -1,4 +1,5 @@
-"""real3d.staging: a result folder replaced whole or not at all; a user's folder never touched."""
+"""real3d.staging: a result folder replaced whole or not at all; a user's folder never touched; Ctrl-C waits
+until a move is done."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from real3d.errors import Real3DError
-from real3d.staging import check_destination, staged_folder, terminate_as_interrupt
+from real3d.staging import check_destination, signals_deferred, staged_folder, terminate_as_interrupt
 
 
 def ours(entry: Path) -> bool:
@@ -23,11 +24,12 @@ def hidden(parent: Path) -> list[str]:
 def test_a_success_replaces_the_earlier_result_whole(tmp_path: Path) -> None:
     dest = tmp_path / "out"
     with staged_folder(dest, "output_dir", ours) as stage:
-        (stage / "images").mkdir()
-        (stage / "images" / "a.png").write_text("first")
-        assert not dest.exists()  # nothing in place before the end
+        (stage.path / "images").mkdir()
+        (stage.path / "images" / "a.png").write_text("first")
+        assert not dest.exists() and not stage.committed  # nothing in place before the end
+    assert stage.committed
     with staged_folder(dest, "output_dir", ours) as stage:
-        (stage / "result.txt").write_text("second")
+        (stage.path / "result.txt").write_text("second")
     assert sorted(p.name for p in dest.iterdir()) == ["result.txt"] and hidden(tmp_path) == []
 
 
@@ -37,8 +39,9 @@ def test_a_failure_or_ctrl_c_leaves_the_earlier_result_and_no_staging(tmp_path: 
     (dest / "result.txt").write_text("earlier")
     for error in (RuntimeError("bug"), KeyboardInterrupt()):
         with pytest.raises(type(error)), staged_folder(dest, "output_dir", ours) as stage:
-            (stage / "result.txt").write_text("partial")
+            (stage.path / "result.txt").write_text("partial")
             raise error
+        assert not stage.committed
         assert (dest / "result.txt").read_text() == "earlier" and hidden(tmp_path) == []
 
 
@@ -76,3 +79,31 @@ def test_sigterm_becomes_keyboard_interrupt_inside_the_block_only() -> None:
     with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
         os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_staged_folder_replaces_an_earlier_one_whole(tmp_path: Path) -> None:
+    final = tmp_path / "0"
+    final.mkdir()
+    (final / "render.mp4").write_text("earlier run")
+    with staged_folder(final) as staging:
+        assert staging.path.parent == tmp_path and staging.path.name.startswith(".0.")
+        (staging.path / "mesh.obj").write_text("new")
+        assert (final / "render.mp4").exists() and not staging.committed  # nothing moved before the end
+    assert staging.committed and sorted(p.name for p in tmp_path.iterdir()) == ["0"]
+    assert [p.name for p in final.iterdir()] == ["mesh.obj"]
+
+
+def test_a_file_in_the_way_is_refused_and_kept(tmp_path: Path) -> None:
+    (tmp_path / "0").write_text("notes")
+    with pytest.raises(Real3DError, match="is a file, not a folder"), staged_folder(tmp_path / "0"):
+        pass
+    assert (tmp_path / "0").read_text() == "notes" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_ctrl_c_during_a_deferred_step_acts_when_it_is_done() -> None:
+    done = []
+    with pytest.raises(KeyboardInterrupt), signals_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("the step finished")
+    assert done == ["the step finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

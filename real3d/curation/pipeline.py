@@ -28,7 +28,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -40,6 +39,7 @@ from real3d.curation.sources import WORK_DIR, assign_names, find_mask, find_sour
 from real3d.curation.stages import IMAGE_EXTENSIONS, Result, Task, process_image, rembg_remover
 from real3d.data.splits import write_split
 from real3d.data.wild import WILD_ALPHA_THRESHOLD
+from real3d.devices import resolve_device
 from real3d.errors import Real3DError
 from real3d.io import atomic_path, atomic_write_text
 from real3d.paths import project_path
@@ -81,12 +81,6 @@ def run_stages(tasks: list[Task], stage_cfg: dict, output_dir: str, num_workers:
 
 
 # ----------------------------------------------------------------------------- model stage
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def build_scorer(cfg: dict, pretrained: dict) -> CycleScorer | None:

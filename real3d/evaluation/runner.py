@@ -46,12 +46,12 @@ log = logging.getLogger(__name__)
 def load_model(cfg: DictConfig):
     """(model on its device in eval mode, weights file) from `cfg.model` (real3d.models.load's
     keys) and `cfg.device`."""
-    from real3d.inference.pipeline import pick_device
+    from real3d.devices import resolve_device
     from real3d.models import load, locate
 
     m = cfg.model
     source = locate(m.path, m.weight_name, m.config)
-    device = pick_device(str(cfg.device))
+    device = resolve_device(str(cfg.device))
     model = load(source, render=OmegaConf.to_container(m.render, resolve=True), device=device)
     log.info("model %s on %s", source, device)
     return model, source.weights
@@ -75,8 +75,8 @@ def run_multiview(cfg: DictConfig) -> dict:
     """Multi-view evaluation of one dataset; returns the result written to metrics.json."""
     check_multiview(cfg)
     cfg.model.path = project_path(cfg.model.path)  # the project's checkpoints/ from any folder
-    with staged_folder(cfg.output_dir, "output_dir", owned_output) as staging:
-        result = _multiview(cfg, staging)
+    with staged_folder(cfg.output_dir, "output_dir", owned_output) as staged:
+        result = _multiview(cfg, staged.path)
     log.info(
         "%s (%s protocol, %s): %d objects (%d skipped); all views %s; novel views %s -> %s",
         cfg.dataset_name,
@@ -144,8 +144,8 @@ def run_singleview(cfg: DictConfig) -> dict:
     """Single-view (orbit + self-consistency) evaluation; returns the result written to metrics.json."""
     check_singleview(cfg)
     cfg.model.path = project_path(cfg.model.path)  # the project's checkpoints/ from any folder
-    with staged_folder(cfg.output_dir, "output_dir", owned_output) as staging:
-        result = _singleview(cfg, staging)
+    with staged_folder(cfg.output_dir, "output_dir", owned_output) as staged:
+        result = _singleview(cfg, staged.path)
     log.info(
         "single-view: %d images (%d skipped); orbit CLIP %.4f LPIPS %.4f; FID %s; consistency %s -> %s",
         result["num_objects"],

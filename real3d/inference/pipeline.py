@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,15 +16,19 @@ import torch
 import trimesh
 from omegaconf import DictConfig
 
+from real3d import argtypes
+from real3d.devices import synchronize
 from real3d.errors import Real3DError
 from real3d.geometry import DEMO_ORBIT_DISTANCE, DEMO_ORBIT_FOVY_DEG
+from real3d.inference import limits
 from real3d.inference.background import BackgroundRemover, has_transparency
 from real3d.inference.components import KeepComponents, keep_components, parse_keep_components
 from real3d.inference.export import MESH_FORMATS, UP_AXES, export_mesh, save_image, save_video
 from real3d.inference.preprocess import load_image, prepare_input
 from real3d.inference.simplify import MIN_TARGET_FACES, apply_face_budget
-from real3d.models import LRM, load, locate
+from real3d.models import LRM, ModelSource, load, locate
 from real3d.models.lrm import Precision
+from real3d.models.renderer import RenderSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +64,10 @@ class DemoSettings:
         bad = [f for f in self.mesh_formats if f not in MESH_FORMATS]
         if bad or not self.mesh_formats:
             raise Real3DError(f"mesh formats must be among {MESH_FORMATS}, got {list(self.mesh_formats)}")
-        if self.render and self.render_num_views < 1:
-            raise Real3DError(f"the 360° render needs at least one view, got {self.render_num_views}")
-        if self.bake_texture and not 8 <= self.texture_resolution <= 8192:
-            raise Real3DError(f"texture resolution must be in [8, 8192], got {self.texture_resolution}")
+        for name, kind, valid, what in _SETTING_RULES:
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool) or not valid(value):
+                raise Real3DError(f"demo setting {name} must be {what}, got {value!r}")
 
     def stages(self) -> list[str]:
         """The stage names a run with these settings goes through, in order."""
@@ -85,6 +90,35 @@ class DemoSettings:
         return [name for name in names if optional.get(name, True)]
 
 
+def _within(r: limits.Range, even: bool = False) -> Callable[[float], bool]:
+    return lambda v: math.isfinite(v) and r.low <= v <= r.high and (not even or v % 2 == 0)
+
+
+# Each DemoSettings number: (field, type, check, what it must be); the limits bound what a size allocates.
+_SETTING_RULES = (
+    ("remove_bg", bool, bool.__instancecheck__, "true or false"),
+    ("foreground_ratio", (int, float), lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ("mc_resolution", int, _within(limits.MC_RESOLUTION), f"an integer in {limits.MC_RESOLUTION}"),
+    ("mc_threshold", (int, float), lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    ("render", bool, bool.__instancecheck__, "true or false"),
+    ("render_num_views", int, _within(limits.RENDER_NUM_VIEWS), f"an integer in {limits.RENDER_NUM_VIEWS}"),
+    ("render_size", int, _within(limits.RENDER_SIZE, even=True), f"an even integer in {limits.RENDER_SIZE}"),
+    ("render_elevation_deg", (int, float), lambda v: -90 <= v <= 90, "a number in [-90, 90]"),
+    ("render_distance", (int, float), lambda v: 0 < v < 1e3, "a number in (0, 1000)"),
+    ("render_fovy_deg", (int, float), lambda v: 0 < v < 180, "a number in (0, 180)"),
+    ("bake_texture", bool, bool.__instancecheck__, "true or false"),
+    ("texture_resolution", int, _within(limits.TEXTURE_RESOLUTION), f"an integer in {limits.TEXTURE_RESOLUTION}"),
+)
+
+
+def check_limits(s: DemoSettings, render: RenderSettings) -> None:
+    """Refuse settings whose sizes together exceed the demo's memory budget (`limits`), before any work."""
+    faithful_view = s.render_size**2 * render.num_samples_per_ray if s.render and not render.fast else 0
+    if s.render:
+        limits.check_render(s.render_size, s.render_num_views, render.num_samples_per_ray, faithful=not render.fast)
+    limits.check_chunk(render.chunk_size, s.mc_resolution, faithful_view)
+
+
 def demo_settings(model_cfg: DictConfig, **flags: object) -> DemoSettings:
     """Settings from the flags given, else the checkpoint config's `demo:` section, else TripoSR's."""
     from_checkpoint = dict(model_cfg.get("demo") or {})
@@ -100,17 +134,21 @@ StageCallback = Callable[[str], None]
 
 @dataclass
 class Timings:
-    """Seconds per stage for one image; `on_stage` hears each stage's name as it starts."""
+    """Seconds per stage for one image; `on_stage` hears each stage's name as it starts. On CUDA the clock is
+    read after the device's queued work is done (`device`), so a stage's time is its own."""
 
     stages: dict[str, float] = field(default_factory=dict)
     on_stage: StageCallback | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         if self.on_stage is not None:
             self.on_stage(name)
+        synchronize(self.device)
         start = time.perf_counter()
         yield
+        synchronize(self.device)
         self.stages[name] = time.perf_counter() - start
 
     def __str__(self) -> str:
@@ -131,36 +169,47 @@ class DemoResult:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, device and chunking flags shared by run.py and the web app (TripoSR's names)."""
-    parser.add_argument("--device", default="cuda:0", help="Device, e.g. cuda:0 or cpu (CPU if no CUDA).")
+    parser.add_argument(
+        "--device",
+        type=argtypes.device,
+        default="auto",
+        help="auto (CUDA when usable, else the CPU), cpu, cuda or cuda:N; a device that is not there is an error.",
+    )
     parser.add_argument(
         "--pretrained-model-name-or-path",
+        type=argtypes.non_empty,
         default=None,
-        help="Local folder with config.yaml and the weights; default: released weights in checkpoints/, "
-        "else the small model in checkpoints/default/ (nothing is downloaded).",
+        help="Local folder with config.yaml and the weights, or a training checkpoint; default: released weights "
+        "in the project's checkpoints/, else its small model in checkpoints/default/ (nothing is downloaded).",
     )
-    parser.add_argument("--weight-name", default=None, help="Weights file in that folder (default model.ckpt).")
-    parser.add_argument("--chunk-size", type=int, default=8192, help="Points per renderer chunk (0 = no chunking).")
-    parser.add_argument("--rembg-model", default=None, help="Path to rembg's u2net.onnx (default ~/.u2net/).")
-
-
-def pick_device(requested: str) -> torch.device:
-    """The requested device, falling back to CPU (with a warning) when CUDA is not available."""
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        log.warning("CUDA is not available, using CPU")
-        return torch.device("cpu")
-    return torch.device(requested)
+    parser.add_argument(
+        "--weight-name",
+        type=argtypes.non_empty,
+        default=None,
+        help="Weights file in that folder (default: model.ckpt, model_both_trained_v1.ckpt, model_both.ckpt, "
+        "first found); a name that is not there is an error.",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=argtypes.integer(*map(int, (limits.CHUNK_SIZE.low, limits.CHUNK_SIZE.high))),
+        default=8192,
+        help=f"Points per field query, {limits.CHUNK_SIZE} (0 = no chunking, for small grids and views only).",
+    )
+    parser.add_argument(
+        "--rembg-model", type=argtypes.non_empty, default=None, help="Path to rembg's u2net.onnx (default ~/.u2net/)."
+    )
 
 
 def load_demo_model(
-    folder: str | Path | None,
+    folder: str | Path | ModelSource | None,
     weight_name: str | None,
     device: torch.device,
     chunk_size: int = 8192,
     faithful: bool = False,
 ) -> tuple[LRM, Path]:
-    """The eval-mode model on `device` (`real3d.models.load`: the given folder, else released
-    weights, else the default model) and its weights file."""
-    source = locate(folder, weight_name)
+    """The eval-mode model on `device` (`real3d.models.load`: the given folder or located source, else
+    released weights, else the default model) and its weights file."""
+    source = folder if isinstance(folder, ModelSource) else locate(folder, weight_name)
     model = load(source, render={"chunk_size": chunk_size, "fast": not faithful}, device=device)
     log.info("model loaded from %s on %s", source, device)
     return model, source.weights
@@ -204,7 +253,7 @@ class ImageTo3D:
         on_stage: StageCallback | None = None,
     ) -> DemoResult:
         """All stages for one image file (or decoded image), results in `out_dir`."""
-        timings = Timings(on_stage=on_stage)
+        timings = Timings(on_stage=on_stage, device=self.model.device)
         with timings.stage("preprocess"):
             prepared = self.prepare(image, settings)
         return self.reconstruct(prepared, out_dir, settings, timings)
@@ -219,8 +268,10 @@ class ImageTo3D:
     ) -> DemoResult:
         """The stages after preprocessing, on an image from `prepare`."""
         s = settings or self.settings
+        check_limits(s, self.model.render_settings)
         out_dir = Path(out_dir)
         timings = timings or Timings()
+        timings.device = self.model.device
         input_path = save_image(prepared, out_dir / "input.png")
         with timings.stage("image_to_triplane"):
             scene_codes = self.model.get_latent_from_img([prepared], self.model.device, precision=self.precision)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,17 +10,23 @@ import PIL.Image
 
 from real3d.errors import Real3DError
 from real3d.inference.background import BackgroundRemover, has_transparency
+from real3d.inference.limits import check_canvas, check_input_size
 
 MAX_SIDE = 4096  # larger inputs are downscaled first: the model sees 512² anyway
 
 
 def load_image(path: str | Path) -> PIL.Image.Image:
-    """Read an image as 8-bit RGB or RGBA (grayscale, palette, 16-bit and CMYK converted)."""
+    """Read an image as 8-bit RGB or RGBA (grayscale, palette, 16-bit and CMYK converted); its size is
+    checked from the header before the pixels are decoded."""
     path = Path(path)
     if not path.is_file():
         raise Real3DError(f"{path}: file not found")
     try:
-        with PIL.Image.open(path) as image:
+        with warnings.catch_warnings():  # PIL warns of large images; check_input_size refuses them
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            opened = PIL.Image.open(path)
+        with opened as image:
+            check_input_size(*image.size)
             image.load()
             image = _to_8bit(image)
     except PIL.Image.DecompressionBombError as exc:
@@ -58,8 +65,7 @@ def resize_foreground(image: PIL.Image.Image, ratio: float) -> PIL.Image.Image:
     if len(ys) == 0:
         raise Real3DError("no foreground found in the image (the mask is empty)")
     fg = array[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    size = max(fg.shape[:2])
-    new_size = int(size / ratio)
+    new_size = check_canvas(max(fg.shape[:2]), ratio)  # before np.pad allocates it
     ph, pw = new_size - fg.shape[0], new_size - fg.shape[1]
     padded = np.pad(fg, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
     return PIL.Image.fromarray(padded)

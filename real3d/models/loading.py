@@ -4,9 +4,11 @@ Every entry point (training, evaluation, curation, the demo, tools) loads throug
 vocabulary (the `model:` block of config/model/*, config/eval/*, config/curate.yaml):
 
 - `path`: a released folder (config.yaml + weights, TripoSR or Real3D layout) or a training
-  checkpoint (`<run>/checkpoints/*.ckpt`); with `path` and `config` both null, the released
-  weights in `checkpoints/`, else the small default model in `checkpoints/default/` (the demo's rule);
-- `weight_name`: the weights file in that folder; null: the released names, first found;
+  checkpoint (`<run>/checkpoints/*.ckpt`); with `path`, `weight_name` and `config` all null, the released
+  weights in the project's `checkpoints/`, else the small default model in `checkpoints/default/` (the
+  demo's rule; found from any working folder);
+- `weight_name`: the weights file in that folder (with `path` null: in `checkpoints/`); null: the released
+  names, first found; a named file that is not there is an error (never replaced by another model);
 - `config`: a published-format config.yaml (path or mapping) for a random init (`path` null);
 - `image_encoder`: with a random init, a pretrained image encoder to start from (a `transformers` ViT
   folder, e.g. the mini study's `checkpoints/mini/encoder`), as Real3D starts from DINO;
@@ -36,8 +38,17 @@ from real3d.models.renderer import RenderSettings
 
 log = logging.getLogger(__name__)
 
-RELEASED_DIR = Path("checkpoints")
-DEFAULT_DIR = Path("checkpoints/default")
+
+def project_root() -> Path:
+    """The checkout that holds `checkpoints/`: the one this package runs from (an editable install or
+    PYTHONPATH), else the current folder (a copied install keeps no checkpoints)."""
+    checkout = Path(__file__).resolve().parents[2]
+    return next((p for p in (checkout, Path.cwd()) if (p / "checkpoints").is_dir()), checkout)
+
+
+RELEASED_DIR = project_root() / "checkpoints"
+DEFAULT_DIR = RELEASED_DIR / "default"
+WEIGHT_SUFFIXES = (".ckpt", ".safetensors", ".pth", ".pt", ".bin")
 VIT_SHAPE = {  # ViT config fields that decide the weights' shapes and meaning
     "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size", "patch_size",
     "num_channels", "qkv_bias", "hidden_act", "layer_norm_eps",
@@ -58,16 +69,26 @@ class ModelSource:
         return str(self.weights) if self.weights is not None else f"random init from {self.config}"
 
 
+def weights_in(folder: Path) -> str:
+    """The weights files in `folder`, for a message ("none" when there are none)."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    return ", ".join(names) if names else "none"
+
+
 def locate(
     path: str | os.PathLike | None = None,
     weight_name: str | None = None,
     config: str | os.PathLike | Mapping | DictConfig | None = None,
 ) -> ModelSource:
-    """Resolve the vocabulary above to one source; nothing is read but file names."""
+    """Resolve the vocabulary above to one source; nothing is read but file names. A model the user
+    named (a folder, a weights file) that is not there is an error listing what is; the default model
+    stands in only when no model was named."""
     if path is None and config is not None:
         return ModelSource("random", config=config)
+    if path is None and weight_name is not None:
+        return _named_weights(RELEASED_DIR, weight_name)
     if path is None:
-        for name in (weight_name,) if weight_name else RELEASED_WEIGHTS:
+        for name in RELEASED_WEIGHTS:
             if (RELEASED_DIR / name).is_file():
                 log.info("using the released weights %s", RELEASED_DIR / name)
                 return ModelSource("released", RELEASED_DIR / name)
@@ -80,14 +101,32 @@ def locate(
         )
     path = Path(path)
     if path.is_file():  # a released model is a folder; a file is a training checkpoint (checked on reading)
+        if weight_name is not None:
+            raise Real3DError(f"{path} is a file (a training checkpoint): a weight name goes with a folder only")
         return ModelSource("training", path)
     if not path.is_dir():
         raise Real3DError(
             f"model folder not found: {path} (it must hold config.yaml and the weights; see checkpoints/README.md)"
         )
-    if weight_name is None:
-        weight_name = next((name for name in RELEASED_WEIGHTS if (path / name).is_file()), RELEASED_WEIGHTS[0])
-    return ModelSource("released", path / weight_name)
+    if weight_name is not None:
+        return _named_weights(path, weight_name)
+    found = next((name for name in RELEASED_WEIGHTS if (path / name).is_file()), None)
+    if found is None:
+        raise Real3DError(
+            f"weights not found in {path}: none of {', '.join(RELEASED_WEIGHTS)} (weights files there: "
+            f"{weights_in(path)}; name one with --weight-name)"
+        )
+    return ModelSource("released", path / found)
+
+
+def _named_weights(folder: Path, weight_name: str) -> ModelSource:
+    """The weights file the user named in `folder`, or an error listing the weights files there."""
+    if Path(weight_name).name != weight_name:
+        raise Real3DError(f"weight name {weight_name!r} must be a file name in the model folder, not a path")
+    if not (folder / weight_name).is_file():
+        where = weights_in(folder) if folder.is_dir() else f"none ({folder} does not exist)"
+        raise Real3DError(f"weights not found: {folder / weight_name} (weights files in {folder}: {where})")
+    return ModelSource("released", folder / weight_name)
 
 
 def from_training_checkpoint(path: str | os.PathLike) -> LRM:

@@ -51,7 +51,8 @@ def export_pretrained(
     check_destination(output_dir, "output_dir", exported_entry)
     net = read_training_model(checkpoint_path)
     vit_name = str(net.cfg.image_tokenizer.pretrained_model_name_or_path)
-    with staged_folder(output_dir, "output_dir", exported_entry) as stage:
+    with staged_folder(output_dir, "output_dir", exported_entry) as staged:
+        stage = staged.path
         if vit_name not in KNOWN_VIT_CONFIGS:
             if Path(vit_name).is_absolute() or ".." in Path(vit_name).parts:
                 vit_name = "image_tokenizer_config"

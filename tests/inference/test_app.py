@@ -16,17 +16,17 @@ from real3d.inference.export import FILE_AXES, GLTF_VIEWER_AXES
 from real3d.inference.pipeline import ImageTo3D, demo_settings
 from real3d.models import LRM
 from real3d.models.loading import DEFAULT_DIR
-from scripts.app import STAGE_LABELS, DemoApp, build_demo, model_line
+from scripts.app import STAGE_LABELS, DemoApp, PageRanges, build_demo, model_line
 
 gr = pytest.importorskip("gradio")
 
 
 @pytest.fixture
-def app(tiny_model: LRM, tmp_path: Path) -> DemoApp:
+def app(tiny_model: LRM, tmp_path: Path, page_ranges: PageRanges) -> DemoApp:
     settings = demo_settings(tiny_model.cfg, render=True, render_size=16, mc_threshold=1.5)
     work_dir = tmp_path / "work"
     work_dir.mkdir()
-    return DemoApp(ImageTo3D(tiny_model, settings), work_dir)
+    return DemoApp(ImageTo3D(tiny_model, settings), work_dir, page_ranges, inputs_from=(tmp_path / "gradio-cache",))
 
 
 def upload(tmp_path: Path, image: PIL.Image.Image | bytes, name: str = "photo.png") -> dict:
@@ -79,7 +79,7 @@ def test_missing_upload_is_a_message(app: DemoApp) -> None:
     with pytest.raises(gr.Error, match="No image"):
         app.preprocess(None, True, 0.65)
     with pytest.raises(gr.Error, match="No preprocessed input"):
-        app.reconstruct(None, 32, 1.5, 3, False, 256)
+        app.reconstruct(None, 32, 1.5, 3, False, 64)
 
 
 def test_reconstruct_reports_stages_and_serves_meshes_and_video(app: DemoApp, tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_reconstruct_reports_stages_and_serves_meshes_and_video(app: DemoApp, tm
     assert shown is prepared and prepared.size == (49, 49)  # 32 px object / 0.65, on grey
     seen = []
     view, video, obj, glb, summary = app.reconstruct(
-        prepared, 24, 1.5, 3, False, 256, progress=lambda fraction, desc: seen.append((fraction, desc))
+        prepared, 24, 1.5, 3, False, 64, progress=lambda fraction, desc: seen.append((fraction, desc))
     )
     stages = ["image_to_triplane", "render", "extract_mesh", "export_mesh"]
     assert seen == [(i / 4, STAGE_LABELS[name]) for i, name in enumerate(stages)]
@@ -104,9 +104,9 @@ def test_reconstruct_reports_stages_and_serves_meshes_and_video(app: DemoApp, tm
 
 def test_no_video_when_views_is_zero_and_a_new_request_replaces_the_last(app: DemoApp, tmp_path: Path) -> None:
     _, prepared = app.preprocess(upload(tmp_path, object_rgba()), True, 0.65)
-    first = app.reconstruct(prepared, 16, 1.5, 0, False, 256)
+    first = app.reconstruct(prepared, 16, 1.5, 0, False, 64)
     assert first[1] is None
-    second = app.reconstruct(prepared, 16, 1.5, 0, False, 256)
+    second = app.reconstruct(prepared, 16, 1.5, 0, False, 64)
     assert not Path(first[0]).exists() and Path(second[0]).exists()
     assert len(list(app.work_dir.iterdir())) == 1
 
@@ -114,7 +114,7 @@ def test_no_video_when_views_is_zero_and_a_new_request_replaces_the_last(app: De
 def test_no_surface_is_a_message(app: DemoApp, tmp_path: Path) -> None:
     _, prepared = app.preprocess(upload(tmp_path, object_rgba()), True, 0.65)
     with pytest.raises(gr.Error, match="no surface at marching-cubes threshold 1e\\+06"):
-        app.reconstruct(prepared, 16, 1e6, 0, False, 256)
+        app.reconstruct(prepared, 16, 1e6, 0, False, 64)
 
 
 def test_baked_texture_downloads(app: DemoApp, tmp_path: Path) -> None:

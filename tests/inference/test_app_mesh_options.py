@@ -36,11 +36,11 @@ def test_any_face_budget_is_a_setting_or_a_refusal(value: object) -> None:
 
 
 @pytest.fixture
-def app(tiny_model_dir: Path, tmp_path: Path) -> DemoApp:
+def app(tiny_model_dir: Path, tmp_path: Path, page_ranges) -> DemoApp:  # noqa: ANN001
     model = LRM.from_pretrained(tiny_model_dir).eval()
     work = tmp_path / "work"
     work.mkdir()
-    return DemoApp(ImageTo3D(model, demo_settings(model.cfg)), work)
+    return DemoApp(ImageTo3D(model, demo_settings(model.cfg)), work, page_ranges)
 
 
 def prepared_input() -> PIL.Image.Image:
@@ -51,7 +51,7 @@ def prepared_input() -> PIL.Image.Image:
 
 def test_budget_and_floaters_reach_the_downloads(app: DemoApp) -> None:
     assert [value for _, value in FLOATER_CHOICES] == ["all", "0.05", "largest"]
-    _, _, _, glb, summary = app.reconstruct(prepared_input(), 24, 1.5, 0, False, 256, 300, "largest")
+    _, _, _, glb, summary = app.reconstruct(prepared_input(), 24, 1.5, 0, False, 64, 300, "largest")
     mesh = trimesh.load(glb, force="mesh", process=False)
     assert 0 < len(mesh.faces) <= 300 and f"{len(mesh.faces):,} faces" in summary
 
@@ -59,4 +59,4 @@ def test_budget_and_floaters_reach_the_downloads(app: DemoApp) -> None:
 @pytest.mark.parametrize(("budget", "floaters"), [(-5, "all"), (np.nan, "all"), (1e9, "all"), (0, "2"), (0, None)])
 def test_bad_values_from_the_client_are_a_message(app: DemoApp, budget: float, floaters: object) -> None:
     with pytest.raises(gr.Error):
-        app.reconstruct(prepared_input(), 24, 1.5, 0, False, 256, budget, floaters)
+        app.reconstruct(prepared_input(), 24, 1.5, 0, False, 64, budget, floaters)

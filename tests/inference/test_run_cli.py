@@ -12,15 +12,6 @@ import trimesh
 from scripts.run import main
 
 
-@pytest.fixture
-def rgba_path(tmp_path: Path) -> Path:
-    array = np.zeros((64, 80, 4), np.uint8)
-    array[16:48, 24:56] = [30, 160, 60, 255]
-    path = tmp_path / "object.png"
-    PIL.Image.fromarray(array).save(path)
-    return path
-
-
 def test_demo_writes_input_mesh_and_video(rgba_path: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
     out = tmp_path / "out"
     code = main(

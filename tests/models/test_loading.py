@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from real3d.errors import Real3DError
-from real3d.models import LRM, load, locate
+from real3d.models import LRM, load, loading, locate
 from real3d.models.checkpoint import NET_PREFIX
 from real3d.pretrained import resolve_pretrained_file
 
@@ -36,9 +36,40 @@ def test_a_released_folder_loads_strictly_with_its_render_defaults(tiny_model_di
 def test_weight_name_null_takes_the_released_names_in_order(tiny_model_copy: Path) -> None:
     (tiny_model_copy / "model.ckpt").rename(tiny_model_copy / "model_both_trained_v1.ckpt")
     assert locate(tiny_model_copy).weights == tiny_model_copy / "model_both_trained_v1.ckpt"
+    (tiny_model_copy / "other.ckpt").write_bytes(b"")
     assert locate(tiny_model_copy, "other.ckpt").weights == tiny_model_copy / "other.ckpt"
     with pytest.raises(Real3DError, match="model folder not found"):
         locate(tiny_model_copy / "nowhere")
+
+
+def test_a_named_model_that_is_not_there_is_an_error_listing_what_is(
+    tiny_model_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Typo in the weight name: an error naming the weights files there, never another model.
+    with pytest.raises(Real3DError) as caught:
+        locate(tiny_model_copy, "model_both_trained_v1.ckt")
+    assert "weights not found" in str(caught.value) and "model.ckpt" in str(caught.value)
+    # No weights at all in a named folder.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(Real3DError, match="weights files there: none"):
+        locate(empty)
+    # A weight name with no folder is looked up in the project's checkpoints/ only (not the default model).
+    monkeypatch.setattr(loading, "RELEASED_DIR", tiny_model_copy)
+    assert locate(None, "model.ckpt").weights == tiny_model_copy / "model.ckpt"
+    with pytest.raises(Real3DError, match=r"weights not found: .*model_both_trained_v1\.ckt"):
+        locate(None, "model_both_trained_v1.ckt")
+    with pytest.raises(Real3DError, match="not a path"):
+        locate(tiny_model_copy, "../tiny/model.ckpt")
+    with pytest.raises(Real3DError, match="folder only"):
+        locate(tiny_model_copy / "model.ckpt", "model.ckpt")
+
+
+def test_the_project_checkpoints_are_found_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert loading.project_root() == ROOT
+    assert loading.RELEASED_DIR == ROOT / "checkpoints" and loading.DEFAULT_DIR == ROOT / "checkpoints" / "default"
+    assert locate().weights.parent in (ROOT / "checkpoints", ROOT / "checkpoints" / "default")
 
 
 def test_a_config_gives_a_random_init(tiny_model_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
