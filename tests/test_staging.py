@@ -76,9 +76,10 @@ def test_a_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
 
 
 def test_sigterm_becomes_keyboard_interrupt_inside_the_block_only() -> None:
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
         os.kill(os.getpid(), signal.SIGTERM)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_a_staged_folder_replaces_an_earlier_one_whole(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +15,15 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """Put the root logger's handlers back after each test, so none writes to a test's closed stderr later."""
+    """Put the root logger's handlers and the SIGTERM handler back after each test (run.py's `main` sets both),
+    so none writes to a test's closed stderr later and SIGTERM keeps its meaning for the other tests."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    sigterm = signal.getsignal(signal.SIGTERM)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 @pytest.fixture
