@@ -122,6 +122,21 @@ def _build_all(group: DictConfig | None, key: str) -> list[Any]:
     return [build(c, f"{key}.{name}") for name, c in group.items() if c is not None and "_target_" in c]
 
 
+_UNIFIED_PRECISION = {"16": "16-mixed", "bf16": "bf16-mixed", "32": "32-true", "64": "64-true"}
+
+
+def check_precision_kept(asked: str, trainer: pl.Trainer) -> None:
+    """Refuse a precision Lightning replaced (it runs `16-mixed` as bf16-mixed on a CPU accelerator): an explicit
+    choice is never silently changed."""
+    wanted = _UNIFIED_PRECISION.get(asked, asked)
+    if trainer.precision != wanted:
+        raise Real3DError(
+            f"trainer.precision={asked}: Lightning would run {trainer.precision} on this accelerator "
+            f"({type(trainer.accelerator).__name__}); fp16 mixed precision needs a CUDA GPU: use bf16-mixed or "
+            "32-true here"
+        )
+
+
 def fit(trainer: pl.Trainer, module: pl.LightningModule, datamodule: Any, resume: ResumePoint | None) -> None:
     """`trainer.fit`, the checkpoint loaded weights-only; Ctrl-C (which Lightning turns into exit 1 after its
     graceful shutdown) is a KeyboardInterrupt again, SIGTERM a TrainingTerminated, Lightning's refusals of a
@@ -174,6 +189,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
     )
+    check_precision_kept(str(cfg.trainer.precision), trainer)
     start = resume.iteration if resume else 0
     fit(trainer, module, datamodule, resume)
     if module.iteration <= start:

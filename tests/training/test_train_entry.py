@@ -253,3 +253,15 @@ def test_sigkill_leaves_no_partial_checkpoint_and_the_run_resumes(data_dir, tmp_
         data_dir, run, f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "export.enabled=false", iterations=resumed_to
     )
     assert train(cfg)["iteration"] == resumed_to
+
+
+def test_fp16_on_a_cpu_accelerator_is_refused_not_replaced_by_bf16() -> None:
+    import pytorch_lightning as pl
+
+    from real3d.errors import Real3DError
+    from real3d.training.run import check_precision_kept
+
+    trainer = pl.Trainer(accelerator="cpu", precision="16-mixed", logger=False, enable_checkpointing=False)
+    with pytest.raises(Real3DError, match=r"^trainer\.precision=16-mixed: Lightning would run bf16-mixed"):
+        check_precision_kept("16-mixed", trainer)
+    check_precision_kept("bf16", pl.Trainer(accelerator="cpu", precision="bf16", logger=False))
